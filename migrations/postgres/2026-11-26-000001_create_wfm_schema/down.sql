@@ -1,0 +1,10 @@
+DROP VIEW external_activity;
+DROP TABLE rejected_rows;
+DROP TABLE agent_sessions;
+DROP TABLE import_runs;
+DROP TABLE external_agent_ids;
+DROP TABLE external_activity_codes;
+DROP TABLE external_systems;
+DROP TABLE employees;
+DROP TABLE activities;
+DROP FUNCTION activities_keep_present();

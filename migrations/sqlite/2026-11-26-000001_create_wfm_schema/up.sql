@@ -1,0 +1,140 @@
+-- The WFM schema acdsync writes, SQLite flavour of migrations/postgres (same names, same rules).
+-- Timestamps are UTC, stored as text 'YYYY-MM-DD HH:MM:SS[.ffffff]' (what Diesel writes), so they sort and compare as text.
+-- SQLite checks foreign keys only with PRAGMA foreign_keys = ON: acdsync sets it on every connection; so should a DBA's client.
+
+CREATE TABLE activities (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    CONSTRAINT activities_name_key UNIQUE (name),
+    CONSTRAINT activities_name_not_blank CHECK (trim(name) <> '')
+);
+INSERT INTO activities (id, name) VALUES (1, 'Present');
+
+CREATE TRIGGER activities_keep_present_delete BEFORE DELETE ON activities
+WHEN OLD.id = 1
+BEGIN
+    SELECT RAISE(ABORT, 'activity 1 (Present) is the system activity new codes are assigned to: it cannot be deleted or renumbered');
+END;
+CREATE TRIGGER activities_keep_present_update BEFORE UPDATE OF id ON activities
+WHEN OLD.id = 1
+BEGIN
+    SELECT RAISE(ABORT, 'activity 1 (Present) is the system activity new codes are assigned to: it cannot be deleted or renumbered');
+END;
+
+CREATE TABLE employees (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    CONSTRAINT employees_name_not_blank CHECK (trim(name) <> '')
+);
+
+CREATE TABLE external_systems (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    time_zone TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
+    CONSTRAINT external_systems_name_key UNIQUE (name)
+);
+
+CREATE TABLE external_activity_codes (
+    id INTEGER PRIMARY KEY,
+    external_system_id INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    activity_id INTEGER NOT NULL DEFAULT 1,
+    first_seen_at TEXT,
+    last_seen_at TEXT,
+    CONSTRAINT external_activity_codes_one_owner UNIQUE (external_system_id, code),
+    CONSTRAINT external_activity_codes_id_system_key UNIQUE (id, external_system_id),
+    CONSTRAINT external_activity_codes_system_fk FOREIGN KEY (external_system_id) REFERENCES external_systems (id),
+    CONSTRAINT external_activity_codes_activity_fk FOREIGN KEY (activity_id) REFERENCES activities (id),
+    CONSTRAINT external_activity_codes_seen_order CHECK (first_seen_at <= last_seen_at)
+);
+CREATE INDEX external_activity_codes_activity_idx ON external_activity_codes (activity_id);
+
+CREATE TABLE external_agent_ids (
+    id INTEGER PRIMARY KEY,
+    external_system_id INTEGER NOT NULL,
+    external_id TEXT NOT NULL,
+    employee_id INTEGER,
+    first_seen_at TEXT,
+    last_seen_at TEXT,
+    CONSTRAINT external_agent_ids_one_owner UNIQUE (external_system_id, external_id),
+    CONSTRAINT external_agent_ids_id_system_key UNIQUE (id, external_system_id),
+    CONSTRAINT external_agent_ids_system_fk FOREIGN KEY (external_system_id) REFERENCES external_systems (id),
+    CONSTRAINT external_agent_ids_employee_fk FOREIGN KEY (employee_id) REFERENCES employees (id) ON DELETE SET NULL,
+    CONSTRAINT external_agent_ids_seen_order CHECK (first_seen_at <= last_seen_at)
+);
+CREATE INDEX external_agent_ids_employee_idx ON external_agent_ids (employee_id);
+
+CREATE TABLE import_runs (
+    id INTEGER PRIMARY KEY,
+    external_system_id INTEGER NOT NULL,
+    first_day TEXT NOT NULL,
+    last_day TEXT NOT NULL,
+    window_start TEXT NOT NULL,
+    window_end TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    rows_read INTEGER NOT NULL DEFAULT 0,
+    sessions_inserted INTEGER NOT NULL DEFAULT 0,
+    sessions_updated INTEGER NOT NULL DEFAULT 0,
+    sessions_deleted INTEGER NOT NULL DEFAULT 0,
+    sessions_unchanged INTEGER NOT NULL DEFAULT 0,
+    rows_rejected INTEGER NOT NULL DEFAULT 0,
+    new_agent_ids INTEGER NOT NULL DEFAULT 0,
+    new_activity_codes INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    CONSTRAINT import_runs_system_fk FOREIGN KEY (external_system_id) REFERENCES external_systems (id),
+    CONSTRAINT import_runs_status_known CHECK (status IN ('running', 'succeeded', 'failed', 'abandoned')),
+    CONSTRAINT import_runs_window_order CHECK (window_start < window_end AND first_day <= last_day)
+);
+CREATE INDEX import_runs_system_started_idx ON import_runs (external_system_id, started_at);
+
+CREATE TABLE agent_sessions (
+    id INTEGER PRIMARY KEY,
+    external_system_id INTEGER NOT NULL,
+    external_agent_id INTEGER NOT NULL,
+    external_activity_code_id INTEGER,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    CONSTRAINT agent_sessions_one_per_agent_start UNIQUE (external_system_id, started_at, external_agent_id),
+    CONSTRAINT agent_sessions_agent_fk FOREIGN KEY (external_agent_id, external_system_id)
+        REFERENCES external_agent_ids (id, external_system_id),
+    CONSTRAINT agent_sessions_code_fk FOREIGN KEY (external_activity_code_id, external_system_id)
+        REFERENCES external_activity_codes (id, external_system_id),
+    CONSTRAINT agent_sessions_end_after_start CHECK (ended_at IS NULL OR ended_at >= started_at)
+);
+CREATE INDEX agent_sessions_open_idx ON agent_sessions (external_system_id, started_at) WHERE ended_at IS NULL;
+
+CREATE TABLE rejected_rows (
+    id INTEGER PRIMARY KEY,
+    import_run_id INTEGER NOT NULL,
+    source_row INTEGER NOT NULL,
+    field TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    agent_id TEXT,
+    activity_code TEXT,
+    started_at TEXT,
+    ended_at TEXT,
+    CONSTRAINT rejected_rows_run_fk FOREIGN KEY (import_run_id) REFERENCES import_runs (id) ON DELETE CASCADE
+);
+CREATE INDEX rejected_rows_run_idx ON rejected_rows (import_run_id);
+
+CREATE VIEW external_activity AS
+SELECT s.id AS session_id,
+       s.external_system_id,
+       es.name AS external_system,
+       a.external_id AS external_agent_id,
+       a.employee_id,
+       c.code AS activity_code,
+       COALESCE(c.activity_id, 1) AS activity_id,
+       act.name AS activity_name,
+       s.started_at,
+       s.ended_at
+FROM agent_sessions s
+JOIN external_systems es ON es.id = s.external_system_id
+JOIN external_agent_ids a ON a.id = s.external_agent_id
+LEFT JOIN external_activity_codes c ON c.id = s.external_activity_code_id
+JOIN activities act ON act.id = COALESCE(c.activity_id, 1);

@@ -1,0 +1,29 @@
+-- acdsync extraction query: generic SESSIONS shape, for a site's own table of agent states.
+--
+-- Contract (sql/sources/README.md): return exactly 4 columns, in this order,
+--   1. agent_id       text       the agent's ID in the ACD (login ID, agent number)      NOT NULL
+--   2. activity_code  text       the reason / activity code of the state, NULL for none  (shown as Present)
+--   3. started_at     timestamp  start, local time of the system's time_zone (or text with an offset, or epoch seconds)
+--   4. ended_at       timestamp  end, same form; NULL while the state is still open
+-- one row per session (a login, or one state inside it), for every session that overlaps the window:
+--   starts before {window_end}, not earlier than {lookback_start}, and starts in the window, is open, or ends in it.
+-- Placeholders (local wall time of the system, written by acdsync, never user text):
+--   {window_start}    local midnight starting the first day synced
+--   {window_end}      local midnight after the last day synced (exclusive)
+--   {lookback_start}  {window_start} minus max_session_hours (how long a session may last)
+-- With window_parameters = "bound" each becomes a bound ODBC timestamp parameter (?); with "literal" a quoted
+-- 'YYYY-MM-DD HH:MM:SS' literal, for drivers that stop streaming when parameters are bound (SQLite ODBC).
+--
+-- Adapt the table and column names to your database; keep the column order and the WHERE logic.
+-- Table used here (the demo's sample database has it):
+--   CREATE TABLE acd_agent_states (agent_id TEXT, activity_code TEXT, started_at TIMESTAMP, ended_at TIMESTAMP);
+-- An index on started_at keeps this query from reading the whole history.
+
+SELECT agent_id,
+       activity_code,
+       started_at,
+       ended_at
+FROM acd_agent_states
+WHERE started_at >= {lookback_start}
+  AND started_at < {window_end}
+  AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start})

@@ -1,0 +1,231 @@
+//! Command-line interface (clap). `main.rs` parses, sets up logging and calls `run`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, DatabaseUrl, DATABASE_URL_ENV};
+use crate::demo::{self, DemoOptions};
+use crate::error::{exit, Failure};
+use crate::report;
+use crate::secrets::redact;
+use crate::store::{Create, Store};
+use crate::sync::{self, Days};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "acdsync",
+    version,
+    about = "Imports agents' sessions and activity codes from ACD reporting databases (ODBC) into a WFM database"
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "ACDSYNC_CONFIG",
+        default_value = "acdsync.toml"
+    )]
+    pub config: PathBuf,
+
+    /// Log format on standard error: text for people, json for log collectors.
+    #[arg(long, global = true, env = "ACDSYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the embedded migrations to the WFM database (safe on every deploy; waits for a running sync).
+    Migrate {
+        /// The WFM database URL (postgres://… or sqlite://FILE); overrides the config file.
+        #[arg(long, env = DATABASE_URL_ENV, hide_env_values = true)]
+        database_url: Option<String>,
+    },
+    /// Sync each configured external system (or those named) for the given local day(s).
+    Sync(SyncArgs),
+    /// Run the whole job on sample data: a telephony SQLite database read over ODBC, an SQLite WFM database.
+    Demo {
+        /// Folder for the demo's files (sample database, config, WFM database).
+        #[arg(long, default_value = "demo")]
+        dir: PathBuf,
+        /// Number of agents in the sample.
+        #[arg(long, default_value_t = 50)]
+        agents: u32,
+        /// The sample day (default: today in Europe/Paris).
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Sync only this system (repeatable). Default: every system in the config file.
+    #[arg(long = "system", value_name = "NAME")]
+    pub systems: Vec<String>,
+    /// The local day to sync (YYYY-MM-DD). Default: today in each system's time zone.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub date: Option<NaiveDate>,
+    /// First local day of a range (with --to).
+    #[arg(long, requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Last local day of a range, included (with --from).
+    #[arg(long, requires = "from")]
+    pub to: Option<NaiveDate>,
+}
+
+impl SyncArgs {
+    fn days(&self) -> Result<Option<Days>, Failure> {
+        match (self.date, self.from, self.to) {
+            (Some(d), _, _) => Ok(Some(Days::one(d))),
+            (None, Some(first), Some(last)) if first <= last => Ok(Some(Days { first, last })),
+            (None, Some(first), Some(last)) => Err(Failure::Config(format!(
+                "--from {first} is after --to {last}"
+            ))),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Runs a parsed command; the result is the process exit code. Errors are printed here, once.
+pub fn run(cli: Cli) -> u8 {
+    let result = match cli.command {
+        Command::Migrate { database_url } => migrate(&cli.config, database_url),
+        Command::Sync(args) => sync_command(&cli.config, &args),
+        Command::Demo { dir, agents, date } => demo_command(dir, agents, date),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = crate::error::exit_code(&e);
+            let text = redact(&format!("{e:#}"));
+            tracing::error!(exit_code = code, error = %text, "acdsync failed");
+            eprintln!("acdsync: error: {text}");
+            code
+        }
+    }
+}
+
+fn migrate(config_path: &Path, database_url: Option<String>) -> anyhow::Result<u8> {
+    let url = match database_url {
+        Some(u) => DatabaseUrl::new(u)?,
+        None => Config::load_database_url(config_path)?,
+    };
+    let mut store = Store::open(&url, Create::IfMissing)?;
+    let applied = store.migrate()?;
+    if applied.is_empty() {
+        println!("{}: schema up to date, no migration to apply", store.name());
+    } else {
+        println!(
+            "{}: applied {} migration(s): {}",
+            store.name(),
+            applied.len(),
+            applied.join(", ")
+        );
+    }
+    tracing::info!(database = %store.name(), applied = applied.len(), "migrate finished");
+    Ok(exit::OK)
+}
+
+fn sync_command(config_path: &Path, args: &SyncArgs) -> anyhow::Result<u8> {
+    let config = Config::load(config_path)?;
+    let days = args.days()?;
+    for name in &args.systems {
+        if !config.systems.iter().any(|s| &s.name == name) {
+            let known: Vec<&str> = config.systems.iter().map(|s| s.name.as_str()).collect();
+            return Err(Failure::Config(format!(
+                "--system {name:?} is not in {} (systems there: {})",
+                config_path.display(),
+                known.join(", ")
+            ))
+            .into());
+        }
+    }
+    let systems: Vec<_> = config
+        .systems
+        .iter()
+        .filter(|s| args.systems.is_empty() || args.systems.contains(&s.name))
+        .collect();
+    if systems.is_empty() {
+        return Err(Failure::Config(format!(
+            "{} lists no [[system]] to sync",
+            config_path.display()
+        ))
+        .into());
+    }
+    let mut store = Store::open(&config.database_url, Create::Never)?;
+    store.check_schema()?;
+    store.lock(false)?;
+    let mut first_failure: Option<u8> = None;
+    for system in systems {
+        let days = days.unwrap_or_else(|| Days::today(system.time_zone));
+        let span = tracing::info_span!("sync", system = %system.name, first_day = %days.first, last_day = %days.last);
+        let _enter = span.enter();
+        let started = std::time::Instant::now();
+        match sync::sync_system(&mut store, system, days) {
+            Ok(r) => {
+                let c = &r.counts;
+                tracing::info!(
+                    run_id = r.run_id,
+                    read = c.read,
+                    inserted = c.inserted,
+                    updated = c.updated,
+                    deleted = c.deleted,
+                    unchanged = c.unchanged,
+                    rejected = c.rejected,
+                    new_agent_ids = c.new_agent_ids,
+                    new_activity_codes = c.new_activity_codes,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "sync finished"
+                );
+                print!("{}", report::render(&r));
+            }
+            Err(e) => {
+                let code = crate::error::exit_code(&e);
+                let text = redact(&format!("{e:#}"));
+                tracing::error!(exit_code = code, error = %text, "sync failed; nothing was written for this system");
+                eprintln!(
+                    "acdsync: system {:?}: sync failed, nothing written: {text}",
+                    system.name
+                );
+                first_failure.get_or_insert(code);
+            }
+        }
+    }
+    Ok(first_failure.unwrap_or(exit::OK))
+}
+
+fn demo_command(dir: PathBuf, agents: u32, date: Option<NaiveDate>) -> anyhow::Result<u8> {
+    let tz: chrono_tz::Tz = demo::DEMO_TIME_ZONE.parse().expect("a valid zone");
+    let day = date.unwrap_or_else(|| Days::today(tz).first);
+    let out = demo::run(&DemoOptions { dir, agents, day }).context("the demo failed")?;
+    println!("Sample telephony database: {} ({} rows in acd_agent_states, read through the SQLite ODBC driver)", out.telephony_db.display(), out.source_rows);
+    println!("WFM database:              {}", out.wfm_db.display());
+    println!("Config written:            {}", out.config_path.display());
+    println!();
+    print!("{}", report::render(&out.report));
+    println!();
+    println!("Next:");
+    println!("  sqlite3 -header -column {} \"SELECT * FROM external_activity ORDER BY started_at LIMIT 10\"", out.wfm_db.display());
+    println!(
+        "  sqlite3 -header -column {} \"SELECT * FROM rejected_rows\"",
+        out.wfm_db.display()
+    );
+    println!(
+        "  ./target/release/acdsync --config {} sync --date {}    # again: nothing changes",
+        out.config_path.display(),
+        day
+    );
+    Ok(exit::OK)
+}

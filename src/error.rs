@@ -1,0 +1,49 @@
+//! Outcomes an operator must tell apart, each with its exit code. Everything else is an `anyhow` error
+//! with context, exit code 1.
+
+/// Exit codes (also in the README). 2 is clap's usage error.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const SCHEMA_BEHIND: u8 = 3;
+    pub const UNAVAILABLE: u8 = 69;
+    pub const LOCK_HELD: u8 = 75;
+    pub const CONFIG: u8 = 78;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    /// A setting, the config file or an SQL file is wrong; the message names it.
+    #[error("{0}")]
+    Config(String),
+    /// The WFM database has migrations still to apply.
+    #[error(
+        "the WFM database schema is behind this acdsync: {pending} migration(s) not applied ({names}); run `acdsync migrate` first"
+    )]
+    SchemaBehind { pending: usize, names: String },
+    /// The WFM database or a source cannot be reached.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Another acdsync holds the run lock of this WFM database.
+    #[error("another acdsync run is in progress on {0}; this run did nothing")]
+    LockHeld(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Config(_) => exit::CONFIG,
+            Failure::SchemaBehind { .. } => exit::SCHEMA_BEHIND,
+            Failure::Unavailable(_) => exit::UNAVAILABLE,
+            Failure::LockHeld(_) => exit::LOCK_HELD,
+        }
+    }
+}
+
+/// The exit code for an error chain: the first `Failure` in it decides, otherwise 1.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .map_or(exit::FAILED, Failure::exit_code)
+}

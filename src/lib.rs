@@ -1,0 +1,16 @@
+//! acdsync: imports contact-centre agents' sessions and activity codes from an ACD reporting database
+//! (over ODBC) into a WFM database (PostgreSQL or SQLite, through Diesel).
+//!
+//! config -> source (ODBC, SQL file, bulk fetch) -> sessions (rules, local time -> UTC) -> sync (merge with
+//! the stored window) -> store (Diesel) -> import_runs.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod report;
+pub mod secrets;
+pub mod sessions;
+pub mod source;
+pub mod store;
+pub mod sync;

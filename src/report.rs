@@ -1,0 +1,79 @@
+//! The readable summary of a sync, printed on standard output.
+
+use std::fmt::Write;
+
+use crate::sync::RunReport;
+
+fn days(r: &RunReport) -> String {
+    if r.days.first == r.days.last {
+        r.days.first.to_string()
+    } else {
+        format!("{} to {}", r.days.first, r.days.last)
+    }
+}
+
+fn list(names: &[String], max: usize) -> String {
+    let mut s = names
+        .iter()
+        .take(max)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > max {
+        let _ = write!(s, ", … ({} more)", names.len() - max);
+    }
+    s
+}
+
+/// The summary of one run.
+pub fn render(r: &RunReport) -> String {
+    let c = &r.counts;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "system {:?}, {} (import run {}):",
+        r.system,
+        days(r),
+        r.run_id
+    );
+    let _ = writeln!(
+        s,
+        "  rows read {:>8}   inserted {:>8}   updated {:>8}   deleted {:>8}   unchanged {:>8}   rejected {:>8}",
+        c.read, c.inserted, c.updated, c.deleted, c.unchanged, c.rejected
+    );
+    if !r.new_agent_ids.is_empty() {
+        let _ = writeln!(
+            s,
+            "  new agent IDs ({}): {}",
+            r.new_agent_ids.len(),
+            list(&r.new_agent_ids, 10)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  agent IDs of this system not mapped to an employee: {} (external_agent_ids.employee_id IS NULL)",
+        r.unmapped_agent_ids
+    );
+    if !r.new_activity_codes.is_empty() {
+        let _ = writeln!(
+            s,
+            "  new activity codes ({}), on Present until mapped: {}",
+            r.new_activity_codes.len(),
+            list(&r.new_activity_codes, 20)
+        );
+    }
+    if c.rejected > 0 {
+        let _ = writeln!(
+            s,
+            "  rejected rows (all {} in rejected_rows, import_run_id = {}):",
+            c.rejected, r.run_id
+        );
+        for x in &r.rejected {
+            let _ = writeln!(s, "    row {} {}: {}", x.source_row, x.field, x.reason);
+        }
+        if c.rejected as usize > r.rejected.len() {
+            let _ = writeln!(s, "    …");
+        }
+    }
+    s
+}

@@ -1,0 +1,135 @@
+//! Passwords must never reach a log line, an error message or `import_runs.error`.
+//!
+//! Every secret found while reading the configuration (the password of the WFM database URL, `PWD=` and
+//! `Password=` of ODBC connection strings) is registered here, and `redact` replaces each occurrence, raw or
+//! percent-encoded, with `***`. Error texts pass through `redact` where they are printed or stored.
+
+use std::sync::RwLock;
+
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Remembers a secret for `redact`. Empty strings are ignored.
+pub fn register(secret: &str) {
+    if secret.is_empty() {
+        return;
+    }
+    let mut all = SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    for form in [secret.to_owned(), percent_encode(secret)] {
+        if !all.contains(&form) {
+            all.push(form);
+        }
+    }
+    // Longest first, so that a secret containing another is replaced whole.
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// `text` with every registered secret replaced by `***`.
+pub fn redact(text: &str) -> String {
+    let all = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_owned();
+    for s in all.iter() {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
+
+fn percent_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Registers the password of a database URL (`postgres://user:pass@host/db`).
+pub fn register_url_password(database_url: &str) {
+    if let Ok(u) = url::Url::parse(database_url) {
+        if let Some(p) = u.password() {
+            register(p);
+            if let Ok(decoded) = percent_decode(p) {
+                register(&decoded);
+            }
+        }
+    } else if let Some((_, rest)) = database_url.split_once("://") {
+        // Unparsable URL: still hide whatever sits between `user:` and `@`.
+        if let Some((userinfo, _)) = rest.rsplit_once('@') {
+            if let Some((_, p)) = userinfo.split_once(':') {
+                register(p);
+            }
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out)
+}
+
+/// Registers `PWD=` / `Password=` values of an ODBC connection string (braced values included).
+pub fn register_odbc_password(connection_string: &str) {
+    let mut rest = connection_string;
+    while !rest.is_empty() {
+        let (key, after) = match rest.split_once('=') {
+            Some(kv) => kv,
+            None => break,
+        };
+        let (value, next) = if let Some(braced) = after.strip_prefix('{') {
+            // `}}` escapes a brace inside a braced value.
+            let mut end = 0;
+            let b = braced.as_bytes();
+            while end < b.len() {
+                if b[end] == b'}' {
+                    if b.get(end + 1) == Some(&b'}') {
+                        end += 2;
+                        continue;
+                    }
+                    break;
+                }
+                end += 1;
+            }
+            let value = &braced[..end.min(braced.len())];
+            let next = braced.get(end + 1..).unwrap_or("");
+            (value, next.strip_prefix(';').unwrap_or(next))
+        } else {
+            match after.split_once(';') {
+                Some((v, n)) => (v, n),
+                None => (after, ""),
+            }
+        };
+        let key = key.trim().to_ascii_lowercase();
+        if key == "pwd" || key == "password" {
+            register(value);
+            register(&value.replace("}}", "}"));
+        }
+        rest = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odbc_and_url_passwords_are_redacted_raw_and_encoded() {
+        register_odbc_password(
+            "Driver={PostgreSQL Unicode};Server=db;Uid=wfm;PWD={s3cr;et}};x};Port=5432",
+        );
+        register_url_password("postgres://wfm:p%40ss%3Aword@db:5432/wfm");
+        let text = "failed: PWD={s3cr;et}};x} and s3cr;et};x and p%40ss%3Aword and p@ss:word";
+        let out = redact(text);
+        assert!(!out.contains("s3cr"), "{out}");
+        assert!(!out.contains("p@ss"), "{out}");
+        assert!(!out.contains("p%40ss"), "{out}");
+    }
+}

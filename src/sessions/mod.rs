@@ -1,0 +1,295 @@
+//! Pure rules, no I/O: what a source row must hold to become a session, and its times in UTC.
+
+pub mod time;
+
+use chrono::NaiveDateTime;
+use chrono_tz::Tz;
+
+pub use time::{local_to_utc, parse_source_time, Fold, SourceTime};
+
+/// The columns of the sessions query, in order (see sql/sources/README.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    AgentId,
+    ActivityCode,
+    StartedAt,
+    EndedAt,
+}
+
+impl Field {
+    pub const ALL: [Field; 4] = [
+        Field::AgentId,
+        Field::ActivityCode,
+        Field::StartedAt,
+        Field::EndedAt,
+    ];
+
+    /// The column name users see in the SQL contract and in `rejected_rows.field`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::AgentId => "agent_id",
+            Field::ActivityCode => "activity_code",
+            Field::StartedAt => "started_at",
+            Field::EndedAt => "ended_at",
+        }
+    }
+}
+
+/// One row as the driver returned it: raw bytes, `None` for SQL NULL.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RawRow<'a> {
+    pub agent_id: Option<&'a [u8]>,
+    pub activity_code: Option<&'a [u8]>,
+    pub started_at: Option<&'a [u8]>,
+    pub ended_at: Option<&'a [u8]>,
+}
+
+impl RawRow<'_> {
+    /// The value of a field as text, for `rejected_rows` (lossy for bytes that are not UTF-8).
+    pub fn text(&self, field: Field) -> Option<String> {
+        let v = match field {
+            Field::AgentId => self.agent_id,
+            Field::ActivityCode => self.activity_code,
+            Field::StartedAt => self.started_at,
+            Field::EndedAt => self.ended_at,
+        };
+        v.map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+}
+
+/// A valid row: a session with UTC times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceSession<'a> {
+    pub agent_id: &'a str,
+    pub activity_code: Option<&'a str>,
+    pub started_at: NaiveDateTime,
+    pub ended_at: Option<NaiveDateTime>,
+}
+
+/// Why a row cannot be imported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub field: Field,
+    pub reason: String,
+}
+
+impl Rejection {
+    pub fn new(field: Field, reason: impl Into<String>) -> Self {
+        Rejection {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+fn text(field: Field, bytes: &[u8]) -> Result<&str, Rejection> {
+    std::str::from_utf8(bytes)
+        .map(str::trim)
+        .map_err(|e| Rejection::new(field, format!("{} is not valid UTF-8 ({e})", field.name())))
+}
+
+fn time(field: Field, bytes: &[u8]) -> Result<Option<SourceTime>, Rejection> {
+    let s = text(field, bytes)?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    parse_source_time(s)
+        .map(Some)
+        .map_err(|e| Rejection::new(field, e))
+}
+
+/// Checks one row and converts its times to UTC with the system's zone.
+///
+/// Text is trimmed (CHAR columns pad with blanks); an empty code or end is the same as NULL.
+pub fn validate<'a>(row: &RawRow<'a>, tz: Tz) -> Result<SourceSession<'a>, Rejection> {
+    let agent_id = match row.agent_id {
+        None => return Err(Rejection::new(Field::AgentId, "no agent id (NULL)")),
+        Some(b) => text(Field::AgentId, b)?,
+    };
+    if agent_id.is_empty() {
+        return Err(Rejection::new(Field::AgentId, "no agent id (empty)"));
+    }
+    let activity_code = match row.activity_code {
+        None => None,
+        Some(b) => Some(text(Field::ActivityCode, b)?).filter(|c| !c.is_empty()),
+    };
+    let started = match row.started_at {
+        None => None,
+        Some(b) => time(Field::StartedAt, b)?,
+    }
+    .ok_or_else(|| Rejection::new(Field::StartedAt, "no start time"))?;
+    let ended = match row.ended_at {
+        None => None,
+        Some(b) => time(Field::EndedAt, b)?,
+    };
+    let started_at = time::to_utc(tz, started, Fold::First);
+    let ended_at = ended.map(|e| time::to_utc(tz, e, Fold::NotBefore(started_at)));
+    if let Some(end) = ended_at {
+        if end < started_at {
+            return Err(Rejection::new(
+                Field::EndedAt,
+                format!("ends before it starts ({end} UTC < {started_at} UTC)"),
+            ));
+        }
+    }
+    Ok(SourceSession {
+        agent_id,
+        activity_code,
+        started_at,
+        ended_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn paris() -> Tz {
+        "Europe/Paris".parse().unwrap()
+    }
+
+    fn row<'a>(
+        a: Option<&'a str>,
+        c: Option<&'a str>,
+        s: Option<&'a str>,
+        e: Option<&'a str>,
+    ) -> RawRow<'a> {
+        RawRow {
+            agent_id: a.map(str::as_bytes),
+            activity_code: c.map(str::as_bytes),
+            started_at: s.map(str::as_bytes),
+            ended_at: e.map(str::as_bytes),
+        }
+    }
+
+    fn dt(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn a_good_row_becomes_a_utc_session_with_trimmed_text() {
+        let r = row(
+            Some(" 1001 "),
+            Some("BREAK  "),
+            Some("2026-07-01 10:00:00"),
+            Some("2026-07-01 10:15:00"),
+        );
+        let s = validate(&r, paris()).unwrap();
+        assert_eq!(s.agent_id, "1001");
+        assert_eq!(s.activity_code, Some("BREAK"));
+        assert_eq!(s.started_at, dt("2026-07-01 08:00:00"));
+        assert_eq!(s.ended_at, Some(dt("2026-07-01 08:15:00")));
+    }
+
+    #[test]
+    fn empty_code_and_empty_end_mean_none_and_open() {
+        let s = validate(
+            &row(Some("7"), Some(""), Some("2026-01-05 09:00:00"), Some("")),
+            paris(),
+        )
+        .unwrap();
+        assert_eq!(s.activity_code, None);
+        assert_eq!(s.ended_at, None);
+    }
+
+    #[test]
+    fn rejections_name_the_field_and_the_reason() {
+        let cases = [
+            (
+                row(None, None, Some("2026-01-05 09:00:00"), None),
+                Field::AgentId,
+                "no agent id",
+            ),
+            (
+                row(Some("  "), None, Some("2026-01-05 09:00:00"), None),
+                Field::AgentId,
+                "no agent id",
+            ),
+            (
+                row(Some("7"), None, None, None),
+                Field::StartedAt,
+                "no start time",
+            ),
+            (
+                row(Some("7"), None, Some("soon"), None),
+                Field::StartedAt,
+                "\"soon\"",
+            ),
+            (
+                row(Some("7"), None, Some("2026-01-05 09:00:00"), Some("later")),
+                Field::EndedAt,
+                "\"later\"",
+            ),
+            (
+                row(
+                    Some("7"),
+                    None,
+                    Some("2026-01-05 09:00:00"),
+                    Some("2026-01-05 08:59:59"),
+                ),
+                Field::EndedAt,
+                "ends before it starts",
+            ),
+        ];
+        for (r, field, needle) in cases {
+            let rej = validate(&r, paris()).unwrap_err();
+            assert_eq!(rej.field, field, "{rej:?}");
+            assert!(rej.reason.contains(needle), "{rej:?} should say {needle}");
+        }
+        let bad_utf8 = RawRow {
+            agent_id: Some(b"\xff\xfe"),
+            started_at: Some(b"2026-01-05 09:00:00"),
+            ..Default::default()
+        };
+        assert_eq!(
+            validate(&bad_utf8, paris()).unwrap_err().field,
+            Field::AgentId
+        );
+    }
+
+    #[test]
+    fn a_pause_across_the_autumn_change_ends_in_the_second_pass() {
+        // PAUSE at 02:40 summer time, UNPAUSE at 02:10 winter time: 90 minutes later in real time.
+        let s = validate(
+            &row(
+                Some("7"),
+                Some("LUNCH"),
+                Some("2026-10-25 02:40:00"),
+                Some("2026-10-25 02:10:00"),
+            ),
+            paris(),
+        )
+        .unwrap();
+        assert_eq!(s.started_at, dt("2026-10-25 00:40:00"));
+        assert_eq!(s.ended_at, Some(dt("2026-10-25 01:10:00")));
+    }
+
+    #[test]
+    fn times_with_an_offset_ignore_the_zone() {
+        let s = validate(
+            &row(Some("7"), None, Some("2026-07-01 10:00:00+00"), None),
+            paris(),
+        )
+        .unwrap();
+        assert_eq!(s.started_at, dt("2026-07-01 10:00:00"));
+    }
+
+    proptest! {
+        /// Local to UTC moves a time by the zone's offset (or less, inside the spring gap), and a session
+        /// whose local end is not before its local start is never rejected for ending first, any day of the year.
+        #[test]
+        fn conversion_keeps_sessions_ordered(start_min in 0i64..(366 * 24 * 60), len_min in 0i64..(10 * 60)) {
+            let tz = paris();
+            let start = dt("2026-01-01 00:00:00") + chrono::Duration::minutes(start_min);
+            let end = start + chrono::Duration::minutes(len_min);
+            let s_txt = start.format("%Y-%m-%d %H:%M:%S").to_string();
+            let e_txt = end.format("%Y-%m-%d %H:%M:%S").to_string();
+            let r = row(Some("a"), None, Some(&s_txt), Some(&e_txt));
+            let s = validate(&r, tz).unwrap();
+            prop_assert!(s.ended_at.unwrap() >= s.started_at);
+            let shift = (start - s.started_at).num_minutes();
+            prop_assert!((60..=120).contains(&shift), "offset {shift} min");
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Source timestamps: reading the text a driver returns, and turning a site's local wall time into UTC.
+//!
+//! Rules (documented for users in docs/time.md):
+//! - `YYYY-MM-DD HH:MM[:SS[.fraction]]` (space or `T`) is local wall time of the system's zone;
+//! - the same followed by `Z`, `+HH`, `+HHMM` or `+HH:MM` is an instant: its offset is used, the zone is not;
+//! - a bare number (`1774746000` or `1774746000.250`) is Unix epoch seconds, an instant;
+//! - a local time that occurs twice (clocks go back) is read as its first occurrence, except that the end of
+//!   a session which would then fall before its start is read as the second occurrence;
+//! - a local time that never occurs (clocks go forward) is read as the instant the clocks changed
+//!   (02:30 on 2026-03-29 in Europe/Paris is 03:00 CEST, 01:00 UTC), so the order of a source's times is kept.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone};
+use chrono_tz::Tz;
+
+/// A timestamp as the source wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceTime {
+    /// Wall-clock time of the system's zone.
+    Local(NaiveDateTime),
+    /// An instant (it carried an offset, or was epoch seconds), as naive UTC.
+    Utc(NaiveDateTime),
+}
+
+/// Reads one timestamp as text. The error says what was expected; the caller names the row and column.
+pub fn parse_source_time(text: &str) -> Result<SourceTime, String> {
+    let s = text.trim();
+    let b = s.as_bytes();
+    if !b.is_empty() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') && b[0] != b'.' {
+        return parse_epoch(s).map(SourceTime::Utc);
+    }
+    let bad = || {
+        format!("cannot read {text:?} as a time: expected YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM] or epoch seconds")
+    };
+    if b.len() < 16
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b' ' || b[10] == b'T')
+        || b[13] != b':'
+    {
+        return Err(bad());
+    }
+    let year = digits(&b[0..4]).ok_or_else(bad)? as i32;
+    let month = digits(&b[5..7]).ok_or_else(bad)?;
+    let day = digits(&b[8..10]).ok_or_else(bad)?;
+    let hour = digits(&b[11..13]).ok_or_else(bad)?;
+    let minute = digits(&b[14..16]).ok_or_else(bad)?;
+    let mut pos = 16;
+    let mut second = 0;
+    let mut nanos = 0u32;
+    if b.len() >= pos + 3 && b[pos] == b':' {
+        second = digits(&b[pos + 1..pos + 3]).ok_or_else(bad)?;
+        pos += 3;
+        if b.len() > pos && b[pos] == b'.' {
+            pos += 1;
+            let start = pos;
+            while pos < b.len() && b[pos].is_ascii_digit() {
+                pos += 1;
+            }
+            let frac = &b[start..pos];
+            if frac.is_empty() {
+                return Err(bad());
+            }
+            // Keep nanosecond precision at most; further digits are dropped, not rounded.
+            let mut n = 0u32;
+            for i in 0..9 {
+                n = n * 10 + frac.get(i).map_or(0, |d| u32::from(d - b'0'));
+            }
+            nanos = n;
+        }
+    }
+    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| {
+        format!("cannot read {text:?} as a time: {year:04}-{month:02}-{day:02} is not a date")
+    })?;
+    let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)
+        .ok_or_else(|| format!("cannot read {text:?} as a time: {hour:02}:{minute:02}:{second:02} is not a time of day"))?;
+    let naive = date.and_time(time);
+    let rest = s[pos..].trim_start();
+    if rest.is_empty() {
+        return Ok(SourceTime::Local(naive));
+    }
+    let offset_seconds = parse_offset(rest).ok_or_else(bad)?;
+    Ok(SourceTime::Utc(
+        naive - Duration::seconds(i64::from(offset_seconds)),
+    ))
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |acc, c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// `Z`, `+HH`, `+HHMM`, `+HH:MM` (and `-`), as seconds east of UTC.
+fn parse_offset(s: &str) -> Option<i32> {
+    if s == "Z" || s == "z" {
+        return Some(0);
+    }
+    let b = s.as_bytes();
+    let sign = match b.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (h, m) = match b.len() {
+        3 => (digits(&b[1..3])?, 0),
+        5 => (digits(&b[1..3])?, digits(&b[3..5])?),
+        6 if b[3] == b':' => (digits(&b[1..3])?, digits(&b[4..6])?),
+        _ => return None,
+    };
+    if h > 15 || m > 59 {
+        return None;
+    }
+    Some(sign * (h as i32 * 3600 + m as i32 * 60))
+}
+
+fn parse_epoch(s: &str) -> Result<NaiveDateTime, String> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let bad = || format!("cannot read {s:?} as epoch seconds");
+    if whole.is_empty() || whole.len() > 12 || frac.contains('.') {
+        return Err(bad());
+    }
+    let secs: i64 = whole.parse().map_err(|_| bad())?;
+    let mut nanos = 0u32;
+    for i in 0..9 {
+        nanos = nanos * 10 + frac.as_bytes().get(i).map_or(0, |d| u32::from(d - b'0'));
+    }
+    DateTime::from_timestamp(secs, nanos)
+        .map(|t| t.naive_utc())
+        .ok_or_else(bad)
+}
+
+/// Which occurrence to take when a local time occurs twice.
+#[derive(Clone, Copy, Debug)]
+pub enum Fold {
+    First,
+    /// The first occurrence unless it is before this instant (UTC); then the second.
+    NotBefore(NaiveDateTime),
+}
+
+/// Local wall time of `tz` to UTC, by the rules at the top of this file.
+pub fn local_to_utc(tz: Tz, local: NaiveDateTime, fold: Fold) -> NaiveDateTime {
+    use chrono::LocalResult;
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.naive_utc(),
+        LocalResult::Ambiguous(first, second) => match fold {
+            Fold::NotBefore(start) if first.naive_utc() < start => second.naive_utc(),
+            _ => first.naive_utc(),
+        },
+        LocalResult::None => gap_transition(tz, local),
+    }
+}
+
+/// The instant the clocks jumped over `local`: the first whole second whose wall time is not before it.
+fn gap_transition(tz: Tz, local: NaiveDateTime) -> NaiveDateTime {
+    let at = |secs: i64| {
+        DateTime::from_timestamp(secs, 0)
+            .expect("in range")
+            .naive_utc()
+    };
+    let wall = |secs: i64| {
+        at(secs)
+            + Duration::seconds(i64::from(
+                tz.offset_from_utc_datetime(&at(secs))
+                    .fix()
+                    .local_minus_utc(),
+            ))
+    };
+    // Offsets a day after and before (zones do not change twice in a day) bound the jump.
+    let offset_near = |days: i64| {
+        let probe = local + Duration::days(days);
+        i64::from(tz.offset_from_utc_datetime(&probe).fix().local_minus_utc())
+    };
+    let local_secs = local.and_utc().timestamp();
+    let mut lo = local_secs - offset_near(1) - 1;
+    let mut hi = local_secs - offset_near(-1) + 1;
+    // Invariant: wall time at lo is before `local`, at hi it is not.
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if wall(mid) < local {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    at(hi)
+}
+
+/// A source time to UTC.
+pub fn to_utc(tz: Tz, t: SourceTime, fold: Fold) -> NaiveDateTime {
+    match t {
+        SourceTime::Utc(u) => u,
+        SourceTime::Local(l) => local_to_utc(tz, l, fold),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dt(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+    }
+
+    #[test]
+    fn reads_the_formats_drivers_return() {
+        assert_eq!(
+            parse_source_time("2026-03-29 01:30:00"),
+            Ok(SourceTime::Local(dt("2026-03-29 01:30:00")))
+        );
+        assert_eq!(
+            parse_source_time("2026-03-29T01:30"),
+            Ok(SourceTime::Local(dt("2026-03-29 01:30:00")))
+        );
+        assert_eq!(
+            parse_source_time("2026-03-29 01:30:00.123456"),
+            Ok(SourceTime::Local(dt("2026-03-29 01:30:00.123456")))
+        );
+        assert_eq!(
+            parse_source_time("2026-03-29 01:30:00+02"),
+            Ok(SourceTime::Utc(dt("2026-03-28 23:30:00")))
+        );
+        assert_eq!(
+            parse_source_time("2026-03-29 01:30:00-05:30"),
+            Ok(SourceTime::Utc(dt("2026-03-29 07:00:00")))
+        );
+        assert_eq!(
+            parse_source_time("2026-03-29 01:30:00Z"),
+            Ok(SourceTime::Utc(dt("2026-03-29 01:30:00")))
+        );
+        assert_eq!(
+            parse_source_time("1774746000"),
+            Ok(SourceTime::Utc(dt("2026-03-29 01:00:00")))
+        );
+        assert_eq!(
+            parse_source_time("1774746000.5"),
+            Ok(SourceTime::Utc(dt("2026-03-29 01:00:00.5")))
+        );
+    }
+
+    #[test]
+    fn refuses_garbage_with_the_value_in_the_message() {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01 10:00:00",
+            "2026-02-30 10:00:00",
+            "2026-01-01 25:00:00",
+            "2026-01-01",
+            "2026-01-01 10:00:00 CET",
+            "1.2.3",
+        ] {
+            let err = parse_source_time(bad).unwrap_err();
+            assert!(
+                err.contains(&format!("{bad:?}")) || bad.is_empty(),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn paris_spring_gap_reads_as_the_moment_the_clocks_changed() {
+        let tz: Tz = "Europe/Paris".parse().unwrap();
+        assert_eq!(
+            local_to_utc(tz, dt("2026-03-29 01:59:59"), Fold::First),
+            dt("2026-03-29 00:59:59")
+        );
+        assert_eq!(
+            local_to_utc(tz, dt("2026-03-29 02:00:00"), Fold::First),
+            dt("2026-03-29 01:00:00")
+        );
+        assert_eq!(
+            local_to_utc(tz, dt("2026-03-29 02:30:00"), Fold::First),
+            dt("2026-03-29 01:00:00")
+        );
+        assert_eq!(
+            local_to_utc(tz, dt("2026-03-29 03:00:00"), Fold::First),
+            dt("2026-03-29 01:00:00")
+        );
+    }
+
+    #[test]
+    fn paris_autumn_overlap_takes_the_first_occurrence_unless_an_end_would_precede_its_start() {
+        let tz: Tz = "Europe/Paris".parse().unwrap();
+        // 02:40 happens at 00:40 UTC (summer time) and again at 01:40 UTC.
+        assert_eq!(
+            local_to_utc(tz, dt("2026-10-25 02:40:00"), Fold::First),
+            dt("2026-10-25 00:40:00")
+        );
+        // A pause from 02:40 (first pass) to 02:10 (second pass) ends at 01:10 UTC.
+        let start = dt("2026-10-25 00:40:00");
+        assert_eq!(
+            local_to_utc(tz, dt("2026-10-25 02:10:00"), Fold::NotBefore(start)),
+            dt("2026-10-25 01:10:00")
+        );
+        // An end after its start in the first pass stays in the first pass.
+        assert_eq!(
+            local_to_utc(tz, dt("2026-10-25 02:50:00"), Fold::NotBefore(start)),
+            dt("2026-10-25 00:50:00")
+        );
+        assert_eq!(
+            local_to_utc(tz, dt("2026-10-25 03:00:00"), Fold::First),
+            dt("2026-10-25 02:00:00")
+        );
+    }
+}

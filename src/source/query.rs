@@ -1,0 +1,289 @@
+//! An extraction query from `sql/sources/`: its text, split at the window placeholders.
+//!
+//! Placeholders are `{window_start}`, `{window_end}` and `{lookback_start}` (see sql/sources/README.md).
+//! They are found outside string literals and comments, and become either `?` with a bound ODBC timestamp, or
+//! a literal written from the program's own chrono value. Nothing a user types ever becomes SQL text here:
+//! the only values spliced in are timestamps this program computed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use odbc_api::parameter::WithDataType;
+use odbc_api::sys::Timestamp;
+use odbc_api::DataType;
+
+use crate::config::WindowParameters;
+
+/// A window bound the query may ask for, as local wall time of the system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placeholder {
+    WindowStart,
+    WindowEnd,
+    LookbackStart,
+}
+
+impl Placeholder {
+    const ALL: [Placeholder; 3] = [
+        Placeholder::WindowStart,
+        Placeholder::WindowEnd,
+        Placeholder::LookbackStart,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Placeholder::WindowStart => "window_start",
+            Placeholder::WindowEnd => "window_end",
+            Placeholder::LookbackStart => "lookback_start",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Piece {
+    Sql(String),
+    Param(Placeholder),
+}
+
+/// The bounds of one sync, in the source's local time.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalBounds {
+    pub lookback_start: NaiveDateTime,
+    pub window_start: NaiveDateTime,
+    pub window_end: NaiveDateTime,
+}
+
+impl LocalBounds {
+    fn get(&self, p: Placeholder) -> NaiveDateTime {
+        match p {
+            Placeholder::WindowStart => self.window_start,
+            Placeholder::WindowEnd => self.window_end,
+            Placeholder::LookbackStart => self.lookback_start,
+        }
+    }
+}
+
+/// A problem with an SQL file, naming the file and line.
+#[derive(Debug)]
+pub struct QueryFileError(String);
+
+impl fmt::Display for QueryFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for QueryFileError {}
+
+#[derive(Clone, Debug)]
+pub struct SourceQuery {
+    path: PathBuf,
+    pieces: Vec<Piece>,
+}
+
+impl SourceQuery {
+    pub fn load(path: &Path) -> Result<SourceQuery, QueryFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            QueryFileError(format!("sql_file {}: cannot read it: {e}", path.display()))
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// `path` names the file in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<SourceQuery, QueryFileError> {
+        let mut pieces = Vec::new();
+        let mut sql = String::new();
+        let b = text.as_bytes();
+        let mut i = 0;
+        let line_of = |pos: usize| text[..pos].bytes().filter(|c| *c == b'\n').count() + 1;
+        while i < b.len() {
+            match b[i] {
+                b'\'' | b'"' => {
+                    // A quoted literal or identifier; a doubled quote escapes itself.
+                    let q = b[i];
+                    let start = i;
+                    i += 1;
+                    while i < b.len() && !(b[i] == q && b.get(i + 1) != Some(&q)) {
+                        i += if b[i] == q { 2 } else { 1 };
+                    }
+                    i = (i + 1).min(b.len());
+                    sql.push_str(&text[start..i]);
+                }
+                // Comments are dropped: some drivers (SQLite ODBC) refuse a `;` inside one.
+                b'-' if b.get(i + 1) == Some(&b'-') => {
+                    while i < b.len() && b[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'/' if b.get(i + 1) == Some(&b'*') => {
+                    i += 2;
+                    while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                        i += 1;
+                    }
+                    i = (i + 2).min(b.len());
+                    sql.push(' ');
+                }
+                b'{' => {
+                    let end = text[i..].find('}').map(|e| i + e);
+                    let word = end.map(|e| &text[i + 1..e]);
+                    match word {
+                        Some(w)
+                            if !w.is_empty()
+                                && w.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') =>
+                        {
+                            let p = Placeholder::ALL.into_iter().find(|p| p.name() == w).ok_or_else(|| {
+                                QueryFileError(format!(
+                                    "sql_file {} line {}: unknown placeholder {{{w}}}; known are {{window_start}}, {{window_end}}, {{lookback_start}}",
+                                    path.display(),
+                                    line_of(i)
+                                ))
+                            })?;
+                            pieces.push(Piece::Sql(std::mem::take(&mut sql)));
+                            pieces.push(Piece::Param(p));
+                            i = end.unwrap_or(i) + 1;
+                        }
+                        // ODBC escapes such as {fn NOW()} or {ts '...'} pass through.
+                        _ => {
+                            sql.push('{');
+                            i += 1;
+                        }
+                    }
+                }
+                _ => {
+                    let start = i;
+                    i += 1;
+                    while i < b.len() && !matches!(b[i], b'\'' | b'"' | b'-' | b'/' | b'{') {
+                        i += 1;
+                    }
+                    sql.push_str(&text[start..i]);
+                }
+            }
+        }
+        // One statement: a final `;` is dropped too.
+        let end = sql.trim_end().trim_end_matches(';').trim_end().len();
+        sql.truncate(end);
+        pieces.push(Piece::Sql(sql));
+        let q = SourceQuery {
+            path: path.to_path_buf(),
+            pieces,
+        };
+        for required in [Placeholder::WindowStart, Placeholder::WindowEnd] {
+            if !q.uses(required) {
+                return Err(QueryFileError(format!(
+                    "sql_file {}: the query must use {{{}}} so that it reads only the window being synced",
+                    path.display(),
+                    required.name()
+                )));
+            }
+        }
+        Ok(q)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn uses(&self, p: Placeholder) -> bool {
+        self.pieces
+            .iter()
+            .any(|x| matches!(x, Piece::Param(q) if *q == p))
+    }
+
+    /// The statement to send and its parameters (empty for `Literal`).
+    pub fn render(
+        &self,
+        mode: WindowParameters,
+        bounds: &LocalBounds,
+    ) -> (String, Vec<WithDataType<Timestamp>>) {
+        let mut sql = String::new();
+        let mut params = Vec::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Sql(s) => sql.push_str(s),
+                Piece::Param(p) => {
+                    let t = bounds.get(*p);
+                    match mode {
+                        WindowParameters::Bound => {
+                            sql.push('?');
+                            params.push(odbc_timestamp(t));
+                        }
+                        WindowParameters::Literal => {
+                            // Whole seconds: window bounds are local midnights minus whole hours.
+                            sql.push_str(&t.format("'%Y-%m-%d %H:%M:%S'").to_string());
+                        }
+                    }
+                }
+            }
+        }
+        (sql, params)
+    }
+}
+
+/// A bound parameter of SQL type TIMESTAMP(0).
+fn odbc_timestamp(t: NaiveDateTime) -> WithDataType<Timestamp> {
+    let value = Timestamp {
+        year: t.year() as i16,
+        month: t.month() as u16,
+        day: t.day() as u16,
+        hour: t.hour() as u16,
+        minute: t.minute() as u16,
+        second: t.second() as u16,
+        fraction: 0,
+    };
+    WithDataType {
+        value,
+        data_type: DataType::Timestamp { precision: 0 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounds() -> LocalBounds {
+        let d = |s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        LocalBounds {
+            lookback_start: d("2026-03-28 00:00:00"),
+            window_start: d("2026-03-29 00:00:00"),
+            window_end: d("2026-03-30 00:00:00"),
+        }
+    }
+
+    #[test]
+    fn placeholders_become_parameters_in_order_but_not_in_strings_or_comments() {
+        let text = "-- {window_start} in a comment\nSELECT '{window_end}', {fn NOW()} /* {x} */ FROM t\nWHERE s >= {lookback_start} AND s < {window_end} AND (s >= {window_start} OR e IS NULL);\n";
+        let q = SourceQuery::parse(Path::new("q.sql"), text).unwrap();
+        let (sql, params) = q.render(WindowParameters::Bound, &bounds());
+        assert!(
+            !sql.contains("in a comment") && !sql.contains("{x}"),
+            "comments are dropped: {sql}"
+        );
+        assert!(
+            sql.contains("'{window_end}'") && sql.contains("{fn NOW()}"),
+            "{sql}"
+        );
+        assert!(
+            sql.ends_with("WHERE s >= ? AND s < ? AND (s >= ? OR e IS NULL)"),
+            "{sql}"
+        );
+        let days: Vec<u16> = params.iter().map(|p| p.value.day).collect();
+        assert_eq!(days, [28, 30, 29]);
+        let (lit, none) = q.render(WindowParameters::Literal, &bounds());
+        assert!(none.is_empty());
+        assert!(lit.ends_with("s >= '2026-03-28 00:00:00' AND s < '2026-03-30 00:00:00' AND (s >= '2026-03-29 00:00:00' OR e IS NULL)"), "{lit}");
+    }
+
+    #[test]
+    fn unknown_or_missing_placeholders_are_refused_with_file_and_line() {
+        let e = SourceQuery::parse(Path::new("x.sql"), "SELECT 1\nWHERE a < {window_ends}")
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("x.sql line 2: unknown placeholder {window_ends}"),
+            "{e}"
+        );
+        let e =
+            SourceQuery::parse(Path::new("x.sql"), "SELECT 1 WHERE a < {window_end}").unwrap_err();
+        assert!(e.to_string().contains("must use {window_start}"), "{e}");
+    }
+}

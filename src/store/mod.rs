@@ -1,0 +1,224 @@
+//! The WFM database, through Diesel: PostgreSQL in production, SQLite embedded.
+//!
+//! An enum of the two concrete connections, matched once per operation: Diesel's `MultiConnection` would hide
+//! ON CONFLICT and COPY (see shared/STACK-FACTS.md). Operations shared by both backends are written once in
+//! `ops.rs` and expanded for each connection type.
+
+pub mod models;
+pub mod ops;
+pub mod schema;
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::{Backend, DatabaseUrl};
+use crate::error::Failure;
+use crate::secrets::redact;
+
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Key of the PostgreSQL session advisory lock that keeps two acdsync runs apart ("acdsync" in ASCII).
+pub const RUN_LOCK_KEY: i64 = 0x0061_6364_7379_6E63;
+
+/// An open WFM connection.
+pub enum Wfm {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// The WFM database: a connection, what it is called in messages, and the run lock once taken.
+pub struct Store {
+    pub conn: Wfm,
+    name: String,
+    sqlite_path: Option<PathBuf>,
+    lock_file: Option<File>,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+/// Whether `open` may create a missing SQLite file (`migrate` may; `sync` must not, so a typo in the path
+/// cannot silently start an empty database).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Create {
+    IfMissing,
+    Never,
+}
+
+impl Store {
+    pub fn open(url: &DatabaseUrl, create: Create) -> Result<Store, Failure> {
+        let name = url.display();
+        match url.backend()? {
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(url.expose()).map_err(|e| {
+                    Failure::Unavailable(format!(
+                        "cannot connect to the WFM database {name}: {}",
+                        redact(e.to_string().trim())
+                    ))
+                })?;
+                // Timestamps are bound as UTC values (schema.rs); application_name shows in pg_stat_activity.
+                conn.batch_execute("SET TIME ZONE 'UTC'; SET application_name = 'acdsync'")
+                    .map_err(|e| Failure::Unavailable(format!("WFM database {name}: {e}")))?;
+                // PostgreSQL 14+: notice a killed client within 200 ms and free its lock (best effort).
+                let _ = conn.batch_execute("SET client_connection_check_interval = '200ms'");
+                Ok(Store {
+                    conn: Wfm::Postgres(conn),
+                    name,
+                    sqlite_path: None,
+                    lock_file: None,
+                })
+            }
+            Backend::Sqlite(path) => {
+                if create == Create::Never && !path.exists() {
+                    return Err(Failure::Config(format!(
+                        "the WFM database file {} does not exist; run `acdsync migrate` to create it (or fix the path in the database URL)",
+                        path.display()
+                    )));
+                }
+                let path_str = path.to_str().ok_or_else(|| {
+                    Failure::Config(format!(
+                        "the WFM database path {} is not valid UTF-8",
+                        path.display()
+                    ))
+                })?;
+                let mut conn = SqliteConnection::establish(path_str).map_err(|e| {
+                    Failure::Unavailable(format!(
+                        "cannot open the WFM database {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                conn.batch_execute(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(|e| Failure::Unavailable(format!("WFM database {}: {e}", path.display())))?;
+                Ok(Store {
+                    conn: Wfm::Sqlite(conn),
+                    name,
+                    sqlite_path: Some(path),
+                    lock_file: None,
+                })
+            }
+        }
+    }
+
+    /// The database as named in messages (password removed).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Takes the run lock that keeps two acdsync processes off one WFM database, for as long as this
+    /// `Store` lives. With `wait`, waits for it (migrate); without, fails at once with `Failure::LockHeld`.
+    ///
+    /// PostgreSQL: a session advisory lock (needs a session-pooled connection, not pgbouncer's transaction
+    /// pooling). SQLite: an exclusive OS lock on the file `<database>.lock` beside the database.
+    pub fn lock(&mut self, wait: bool) -> anyhow::Result<()> {
+        let held = || Failure::LockHeld(self.name.clone());
+        match &mut self.conn {
+            Wfm::Postgres(c) => {
+                let sql = if wait {
+                    "SELECT pg_advisory_lock($1) IS NOT NULL AS locked"
+                } else {
+                    "SELECT pg_try_advisory_lock($1) AS locked"
+                };
+                let got = diesel::sql_query(sql)
+                    .bind::<BigInt, _>(RUN_LOCK_KEY)
+                    .get_result::<Locked>(c)
+                    .context("taking the run lock")?;
+                if !got.locked {
+                    return Err(held().into());
+                }
+            }
+            Wfm::Sqlite(_) => {
+                let path = self.sqlite_path.as_ref().expect("sqlite store has a path");
+                let mut lock_path = path.clone().into_os_string();
+                lock_path.push(".lock");
+                let file = File::options()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock_path)
+                    .with_context(|| {
+                        format!(
+                            "opening the lock file {}",
+                            PathBuf::from(&lock_path).display()
+                        )
+                    })?;
+                if wait {
+                    file.lock().context("waiting for the run lock")?;
+                } else if let Err(e) = file.try_lock() {
+                    return match e {
+                        std::fs::TryLockError::WouldBlock => Err(held().into()),
+                        std::fs::TryLockError::Error(e) => {
+                            Err(anyhow::Error::new(e).context("taking the run lock"))
+                        }
+                    };
+                }
+                self.lock_file = Some(file);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the embedded migrations not yet applied, under the run lock. Returns their names.
+    pub fn migrate(&mut self) -> anyhow::Result<Vec<String>> {
+        self.lock(true)?;
+        let applied = match &mut self.conn {
+            Wfm::Postgres(c) => c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect()),
+            Wfm::Sqlite(c) => c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect()),
+        };
+        applied.map_err(|e| {
+            anyhow::anyhow!(
+                "applying migrations to {}: {}",
+                self.name,
+                redact(&e.to_string())
+            )
+        })
+    }
+
+    /// Reverts every migration (tests check that each down.sql works).
+    pub fn revert_all(&mut self) -> anyhow::Result<()> {
+        let r = match &mut self.conn {
+            Wfm::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(drop),
+            Wfm::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(drop),
+        };
+        r.map_err(|e| anyhow::anyhow!("reverting migrations on {}: {e}", self.name))
+    }
+
+    /// Refuses a database whose schema is behind this binary, instead of migrating behind the DBA's back.
+    pub fn check_schema(&mut self) -> anyhow::Result<()> {
+        let pending: Vec<String> = match &mut self.conn {
+            Wfm::Postgres(c) => c
+                .pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
+            Wfm::Sqlite(c) => c
+                .pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
+        }
+        .map_err(|e| anyhow::anyhow!("reading the applied migrations of {}: {e}", self.name))?;
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::SchemaBehind {
+                pending: pending.len(),
+                names: pending.join(", "),
+            }
+            .into())
+        }
+    }
+}

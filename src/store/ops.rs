@@ -1,0 +1,327 @@
+//! The statements a sync sends to the WFM database, for both backends.
+//!
+//! `WfmOps` is implemented for `PgConnection` and `SqliteConnection`. Statements that Diesel writes the same
+//! way for both are written once in the `shared_ops!` macro; bulk writes use what each backend does best:
+//! PostgreSQL binary COPY and set-based `unnest` statements, SQLite prepared statements in one transaction
+//! (in-process, so a statement per row costs no round trip).
+
+use chrono::NaiveDateTime;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Nullable, Timestamp};
+use diesel::sqlite::SqliteConnection;
+
+use super::models::*;
+use super::schema::{
+    agent_sessions, external_activity_codes, external_agent_ids, external_systems, import_runs,
+    rejected_rows,
+};
+
+/// Rows per multi-row statement: below SQLite's 32,766 bound parameters for every table written here.
+const CHUNK: usize = 2_000;
+
+/// An agent ID as loaded for the merge.
+pub type AgentRow = (i64, String, Option<NaiveDateTime>, Option<NaiveDateTime>);
+/// An activity code as loaded for the merge.
+pub type CodeRow = (i64, String, Option<NaiveDateTime>, Option<NaiveDateTime>);
+
+/// The window of stored sessions a sync compares with the source (UTC): sessions starting in
+/// [`lookback_start`, `window_end`) that start in the window or overlap its start.
+#[derive(Clone, Copy, Debug)]
+pub struct StoredWindow {
+    pub external_system_id: i64,
+    pub lookback_start: NaiveDateTime,
+    pub window_start: NaiveDateTime,
+    pub window_end: NaiveDateTime,
+}
+
+pub trait WfmOps {
+    /// The id of the external system `name`, created if new; its time zone is kept up to date.
+    fn register_system(&mut self, name: &str, time_zone: &str) -> QueryResult<i64>;
+    /// Marks `running` runs of the system as `abandoned` (called under the run lock: nobody runs them).
+    fn abandon_running(&mut self, system_id: i64, now: NaiveDateTime) -> QueryResult<usize>;
+    fn start_run(&mut self, run: &NewImportRun) -> QueryResult<i64>;
+    fn finish_run(&mut self, run_id: i64, outcome: &RunOutcome) -> QueryResult<()>;
+    fn load_agents(&mut self, system_id: i64) -> QueryResult<Vec<AgentRow>>;
+    fn load_codes(&mut self, system_id: i64) -> QueryResult<Vec<CodeRow>>;
+    /// Inserts agent IDs (existing ones are left alone) and returns the ids of all of them.
+    fn insert_agents(
+        &mut self,
+        system_id: i64,
+        rows: &[NewAgentId<'_>],
+    ) -> QueryResult<Vec<(i64, String)>>;
+    /// Inserts codes on `Present` (existing ones are left alone) and returns the ids of all of them.
+    fn insert_codes(
+        &mut self,
+        system_id: i64,
+        rows: &[NewActivityCode<'_>],
+    ) -> QueryResult<Vec<(i64, String)>>;
+    /// Calls `each` for every stored session of the window.
+    fn load_window(
+        &mut self,
+        w: &StoredWindow,
+        each: &mut dyn FnMut(StoredSession),
+    ) -> QueryResult<()>;
+    fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize>;
+    fn update_sessions(&mut self, rows: &[SessionChange]) -> QueryResult<usize>;
+    fn delete_sessions(&mut self, ids: &[i64]) -> QueryResult<usize>;
+    fn update_agents_seen(&mut self, rows: &[SeenChange]) -> QueryResult<usize>;
+    fn update_codes_seen(&mut self, rows: &[SeenChange]) -> QueryResult<usize>;
+    fn insert_rejected(&mut self, rows: &[NewRejectedRow]) -> QueryResult<usize>;
+    /// How many of these agent IDs have no employee.
+    fn count_unmapped(&mut self, system_id: i64) -> QueryResult<i64>;
+}
+
+macro_rules! shared_ops {
+    () => {
+        fn register_system(&mut self, name: &str, time_zone: &str) -> QueryResult<i64> {
+            use external_systems::dsl as s;
+            let found: Option<(i64, String)> = s::external_systems
+                .filter(s::name.eq(name))
+                .select((s::id, s::time_zone))
+                .first(self)
+                .optional()?;
+            match found {
+                Some((id, tz)) if tz == time_zone => Ok(id),
+                Some((id, _)) => {
+                    diesel::update(s::external_systems.find(id)).set(s::time_zone.eq(time_zone)).execute(self)?;
+                    Ok(id)
+                }
+                None => diesel::insert_into(s::external_systems)
+                    .values((s::name.eq(name), s::time_zone.eq(time_zone)))
+                    .returning(s::id)
+                    .get_result(self),
+            }
+        }
+
+        fn abandon_running(&mut self, system_id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+            use import_runs::dsl as r;
+            diesel::update(r::import_runs.filter(r::external_system_id.eq(system_id)).filter(r::status.eq("running")))
+                .set((
+                    r::status.eq("abandoned"),
+                    r::finished_at.eq(now),
+                    r::error.eq("the process running it stopped before it finished (killed or crashed); nothing it did was kept"),
+                ))
+                .execute(self)
+        }
+
+        fn start_run(&mut self, run: &NewImportRun) -> QueryResult<i64> {
+            diesel::insert_into(import_runs::table).values(run).returning(import_runs::id).get_result(self)
+        }
+
+        fn finish_run(&mut self, run_id: i64, outcome: &RunOutcome) -> QueryResult<()> {
+            diesel::update(import_runs::table.find(run_id)).set(outcome).execute(self).map(drop)
+        }
+
+        fn load_agents(&mut self, system_id: i64) -> QueryResult<Vec<AgentRow>> {
+            use external_agent_ids::dsl as a;
+            a::external_agent_ids
+                .filter(a::external_system_id.eq(system_id))
+                .select((a::id, a::external_id, a::first_seen_at, a::last_seen_at))
+                .load(self)
+        }
+
+        fn load_codes(&mut self, system_id: i64) -> QueryResult<Vec<CodeRow>> {
+            use external_activity_codes::dsl as c;
+            c::external_activity_codes
+                .filter(c::external_system_id.eq(system_id))
+                .select((c::id, c::code, c::first_seen_at, c::last_seen_at))
+                .load(self)
+        }
+
+        fn insert_agents(&mut self, system_id: i64, rows: &[NewAgentId<'_>]) -> QueryResult<Vec<(i64, String)>> {
+            use external_agent_ids::dsl as a;
+            let mut out = Vec::with_capacity(rows.len());
+            for chunk in rows.chunks(CHUNK) {
+                diesel::insert_into(a::external_agent_ids).values(chunk).on_conflict_do_nothing().execute(self)?;
+                let names: Vec<&str> = chunk.iter().map(|r| r.external_id).collect();
+                out.extend(
+                    a::external_agent_ids
+                        .filter(a::external_system_id.eq(system_id))
+                        .filter(a::external_id.eq_any(names))
+                        .select((a::id, a::external_id))
+                        .load::<(i64, String)>(self)?,
+                );
+            }
+            Ok(out)
+        }
+
+        fn insert_codes(&mut self, system_id: i64, rows: &[NewActivityCode<'_>]) -> QueryResult<Vec<(i64, String)>> {
+            use external_activity_codes::dsl as c;
+            let mut out = Vec::with_capacity(rows.len());
+            for chunk in rows.chunks(CHUNK) {
+                diesel::insert_into(c::external_activity_codes).values(chunk).on_conflict_do_nothing().execute(self)?;
+                let codes: Vec<&str> = chunk.iter().map(|r| r.code).collect();
+                out.extend(
+                    c::external_activity_codes
+                        .filter(c::external_system_id.eq(system_id))
+                        .filter(c::code.eq_any(codes))
+                        .select((c::id, c::code))
+                        .load::<(i64, String)>(self)?,
+                );
+            }
+            Ok(out)
+        }
+
+        fn load_window(&mut self, w: &StoredWindow, each: &mut dyn FnMut(StoredSession)) -> QueryResult<()> {
+            use agent_sessions::dsl as s;
+            let rows = s::agent_sessions
+                .filter(s::external_system_id.eq(w.external_system_id))
+                .filter(s::started_at.ge(w.lookback_start))
+                .filter(s::started_at.lt(w.window_end))
+                .filter(s::started_at.ge(w.window_start).or(s::ended_at.is_null()).or(s::ended_at.ge(w.window_start)))
+                .select((s::id, s::external_agent_id, s::external_activity_code_id, s::started_at, s::ended_at))
+                .load_iter::<StoredSession, diesel::connection::DefaultLoadingMode>(self)?;
+            for row in rows {
+                each(row?);
+            }
+            Ok(())
+        }
+
+        fn delete_sessions(&mut self, ids: &[i64]) -> QueryResult<usize> {
+            use agent_sessions::dsl as s;
+            let mut n = 0;
+            for chunk in ids.chunks(CHUNK) {
+                n += diesel::delete(s::agent_sessions.filter(s::id.eq_any(chunk))).execute(self)?;
+            }
+            Ok(n)
+        }
+
+        fn insert_rejected(&mut self, rows: &[NewRejectedRow]) -> QueryResult<usize> {
+            let mut n = 0;
+            for chunk in rows.chunks(CHUNK) {
+                n += diesel::insert_into(rejected_rows::table).values(chunk).execute(self)?;
+            }
+            Ok(n)
+        }
+
+        fn count_unmapped(&mut self, system_id: i64) -> QueryResult<i64> {
+            use external_agent_ids::dsl as a;
+            a::external_agent_ids
+                .filter(a::external_system_id.eq(system_id))
+                .filter(a::employee_id.is_null())
+                .count()
+                .get_result(self)
+        }
+    };
+}
+
+impl WfmOps for PgConnection {
+    shared_ops!();
+
+    fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // Binary COPY: the merge has already established that every row is new.
+        diesel::copy_from(agent_sessions::table)
+            .from_insertable(rows)
+            .execute(self)
+    }
+
+    fn update_sessions(&mut self, rows: &[SessionChange]) -> QueryResult<usize> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let codes: Vec<Option<i64>> = rows.iter().map(|r| r.external_activity_code_id).collect();
+        let ends: Vec<Option<NaiveDateTime>> = rows.iter().map(|r| r.ended_at).collect();
+        diesel::sql_query(
+            "UPDATE agent_sessions AS s SET external_activity_code_id = v.code, ended_at = v.ended_at \
+             FROM unnest($1, $2, $3) AS v(id, code, ended_at) WHERE s.id = v.id",
+        )
+        .bind::<Array<BigInt>, _>(ids)
+        .bind::<Array<Nullable<BigInt>>, _>(codes)
+        .bind::<Array<Nullable<Timestamp>>, _>(ends)
+        .execute(self)
+    }
+
+    fn update_agents_seen(&mut self, rows: &[SeenChange]) -> QueryResult<usize> {
+        pg_update_seen(self, "external_agent_ids", rows)
+    }
+
+    fn update_codes_seen(&mut self, rows: &[SeenChange]) -> QueryResult<usize> {
+        pg_update_seen(self, "external_activity_codes", rows)
+    }
+}
+
+/// One statement for all changed first/last-seen times. `table` is one of two constants above, never input.
+fn pg_update_seen(
+    conn: &mut PgConnection,
+    table: &'static str,
+    rows: &[SeenChange],
+) -> QueryResult<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let first: Vec<NaiveDateTime> = rows.iter().map(|r| r.first_seen_at).collect();
+    let last: Vec<NaiveDateTime> = rows.iter().map(|r| r.last_seen_at).collect();
+    diesel::sql_query(format!(
+        "UPDATE {table} AS t SET first_seen_at = v.first_seen_at, last_seen_at = v.last_seen_at \
+         FROM unnest($1, $2, $3) AS v(id, first_seen_at, last_seen_at) WHERE t.id = v.id"
+    ))
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Array<Timestamp>, _>(first)
+    .bind::<Array<Timestamp>, _>(last)
+    .execute(conn)
+}
+
+impl WfmOps for SqliteConnection {
+    shared_ops!();
+
+    fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize> {
+        let mut n = 0;
+        for chunk in rows.chunks(CHUNK) {
+            n += diesel::insert_into(agent_sessions::table)
+                .values(chunk)
+                .execute(self)?;
+        }
+        Ok(n)
+    }
+
+    fn update_sessions(&mut self, rows: &[SessionChange]) -> QueryResult<usize> {
+        use agent_sessions::dsl as s;
+        let mut n = 0;
+        for r in rows {
+            n += diesel::update(s::agent_sessions.find(r.id))
+                .set((
+                    s::external_activity_code_id.eq(r.external_activity_code_id),
+                    s::ended_at.eq(r.ended_at),
+                ))
+                .execute(self)?;
+        }
+        Ok(n)
+    }
+
+    fn update_agents_seen(&mut self, rows: &[SeenChange]) -> QueryResult<usize> {
+        use external_agent_ids::dsl as a;
+        let mut n = 0;
+        for r in rows {
+            n += diesel::update(a::external_agent_ids.find(r.id))
+                .set((
+                    a::first_seen_at.eq(r.first_seen_at),
+                    a::last_seen_at.eq(r.last_seen_at),
+                ))
+                .execute(self)?;
+        }
+        Ok(n)
+    }
+
+    fn update_codes_seen(&mut self, rows: &[SeenChange]) -> QueryResult<usize> {
+        use external_activity_codes::dsl as c;
+        let mut n = 0;
+        for r in rows {
+            n += diesel::update(c::external_activity_codes.find(r.id))
+                .set((
+                    c::first_seen_at.eq(r.first_seen_at),
+                    c::last_seen_at.eq(r.last_seen_at),
+                ))
+                .execute(self)?;
+        }
+        Ok(n)
+    }
+}
+
+/// The id of the system activity new codes are assigned to.
+pub const PRESENT_ACTIVITY_ID: i64 = 1;
