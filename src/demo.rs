@@ -314,7 +314,7 @@ mod tests {
             "someone is still logged in"
         );
         assert!(
-            a.iter().any(|s| s.started_at < "2026-03-29".into()
+            a.iter().any(|s| s.started_at.as_str() < "2026-03-29"
                 && s.ended_at.as_deref() > Some("2026-03-29")),
             "a night shift crosses midnight"
         );

@@ -8,9 +8,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use chrono::{Datelike, NaiveDateTime, Timelike};
-use odbc_api::parameter::WithDataType;
-use odbc_api::sys::Timestamp;
+use chrono::NaiveDateTime;
+use odbc_api::parameter::{VarCharBox, WithDataType};
 use odbc_api::DataType;
 
 use crate::config::WindowParameters;
@@ -194,7 +193,7 @@ impl SourceQuery {
         &self,
         mode: WindowParameters,
         bounds: &LocalBounds,
-    ) -> (String, Vec<WithDataType<Timestamp>>) {
+    ) -> (String, Vec<WindowParameter>) {
         let mut sql = String::new();
         let mut params = Vec::new();
         for piece in &self.pieces {
@@ -219,19 +218,14 @@ impl SourceQuery {
     }
 }
 
-/// A bound parameter of SQL type TIMESTAMP(0).
-fn odbc_timestamp(t: NaiveDateTime) -> WithDataType<Timestamp> {
-    let value = Timestamp {
-        year: t.year() as i16,
-        month: t.month() as u16,
-        day: t.day() as u16,
-        hour: t.hour() as u16,
-        minute: t.minute() as u16,
-        second: t.second() as u16,
-        fraction: 0,
-    };
+/// A bound window bound: SQL type TIMESTAMP, sent as the text `YYYY-MM-DD HH:MM:SS` for the driver to
+/// convert. Drivers render a C timestamp struct their own way (SQLite ODBC appends `.000`, which then
+/// compares wrongly with TEXT columns at the exact bound); from text, each converts what its engine stores.
+pub type WindowParameter = WithDataType<VarCharBox>;
+
+fn odbc_timestamp(t: NaiveDateTime) -> WindowParameter {
     WithDataType {
-        value,
+        value: VarCharBox::from_string(t.format("%Y-%m-%d %H:%M:%S").to_string()),
         data_type: DataType::Timestamp { precision: 0 },
     }
 }
@@ -266,8 +260,15 @@ mod tests {
             sql.ends_with("WHERE s >= ? AND s < ? AND (s >= ? OR e IS NULL)"),
             "{sql}"
         );
-        let days: Vec<u16> = params.iter().map(|p| p.value.day).collect();
-        assert_eq!(days, [28, 30, 29]);
+        let days: Vec<&[u8]> = params.iter().map(|p| p.value.as_bytes().unwrap()).collect();
+        assert_eq!(
+            days,
+            [
+                &b"2026-03-28 00:00:00"[..],
+                b"2026-03-30 00:00:00",
+                b"2026-03-29 00:00:00"
+            ]
+        );
         let (lit, none) = q.render(WindowParameters::Literal, &bounds());
         assert!(none.is_empty());
         assert!(lit.ends_with("s >= '2026-03-28 00:00:00' AND s < '2026-03-30 00:00:00' AND (s >= '2026-03-29 00:00:00' OR e IS NULL)"), "{lit}");

@@ -41,6 +41,7 @@ pub struct Store {
     name: String,
     sqlite_path: Option<PathBuf>,
     lock_file: Option<File>,
+    locked: bool,
 }
 
 #[derive(QueryableByName)]
@@ -78,6 +79,7 @@ impl Store {
                     name,
                     sqlite_path: None,
                     lock_file: None,
+                    locked: false,
                 })
             }
             Backend::Sqlite(path) => {
@@ -108,6 +110,7 @@ impl Store {
                     name,
                     sqlite_path: Some(path),
                     lock_file: None,
+                    locked: false,
                 })
             }
         }
@@ -124,6 +127,9 @@ impl Store {
     /// PostgreSQL: a session advisory lock (needs a session-pooled connection, not pgbouncer's transaction
     /// pooling). SQLite: an exclusive OS lock on the file `<database>.lock` beside the database.
     pub fn lock(&mut self, wait: bool) -> anyhow::Result<()> {
+        if self.locked {
+            return Ok(());
+        }
         let held = || Failure::LockHeld(self.name.clone());
         match &mut self.conn {
             Wfm::Postgres(c) => {
@@ -168,6 +174,7 @@ impl Store {
                 self.lock_file = Some(file);
             }
         }
+        self.locked = true;
         Ok(())
     }
 

@@ -1,0 +1,230 @@
+//! The `acdsync` binary as an operator runs it: exit codes, messages, and no password in any output.
+
+use std::path::Path;
+
+use acdsync::store::{Create, Store};
+use assert_cmd::Command;
+
+use crate::common::*;
+
+fn acdsync() -> Command {
+    let mut c = Command::cargo_bin("acdsync").unwrap();
+    c.env_remove("ACDSYNC_DATABASE_URL")
+        .env_remove("ACDSYNC_CONFIG")
+        .env("RUST_LOG", "info");
+    c
+}
+
+/// A connection string for tests that fail before reaching the source.
+const NOWHERE: &str = "Driver=SQLite3;Database=/nonexistent/acd.db";
+
+fn write_config(dir: &Path, database_url: &str, connection_string_env: &str) -> std::path::PathBuf {
+    let sql = dir.join("q.sql");
+    std::fs::write(&sql, acdsync::demo::GENERIC_SESSIONS_SQL).unwrap();
+    let cfg = dir.join("acdsync.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[wfm]\ndatabase_url = \"{database_url}\"\n\n[[system]]\nname = \"paris\"\ntime_zone = \"Europe/Paris\"\nsql_file = \"q.sql\"\nconnection_string_env = \"{connection_string_env}\"\nwindow_parameters = \"literal\"\n"
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn the_demo_runs_end_to_end_and_a_second_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = acdsync()
+        .args(["demo", "--dir"])
+        .arg(&demo)
+        .args(["--date", "2026-03-29"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("new agent IDs (50)"), "{stdout}");
+    assert!(stdout.contains("rejected        3"), "{stdout}");
+    assert!(
+        stdout.contains("new activity codes (6), on Present until mapped"),
+        "{stdout}"
+    );
+
+    // The config it wrote drives `sync` directly: the same day again is unchanged.
+    let again = acdsync()
+        .arg("--config")
+        .arg(demo.join("acdsync.toml"))
+        .args(["sync", "--date", "2026-03-29"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&again.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("inserted        0   updated        0   deleted        0"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn sync_refuses_a_missing_sqlite_file_instead_of_creating_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.db");
+    let cfg = write_config(
+        dir.path(),
+        &format!("sqlite://{}", missing.display()),
+        "ACDSYNC_T_CS_MISSING",
+    );
+    let out = acdsync()
+        .env("ACDSYNC_T_CS_MISSING", NOWHERE)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", "--date", "2026-01-15"])
+        .assert()
+        .code(78);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("typo.db does not exist; run `acdsync migrate`"),
+        "{stderr}"
+    );
+    assert!(!missing.exists());
+}
+
+#[test]
+fn sync_refuses_a_schema_that_is_behind() {
+    let db = PgDatabase::new("acdsync_behind");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &db.url(), "ACDSYNC_T_CS_BEHIND");
+    let out = acdsync()
+        .env("ACDSYNC_T_CS_BEHIND", NOWHERE)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", "--date", "2026-01-15"])
+        .assert()
+        .code(3);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("schema is behind") && stderr.contains("acdsync migrate"),
+        "{stderr}"
+    );
+
+    // migrate fixes it, and is safe to run again
+    acdsync()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("applied 1 migration"));
+    acdsync()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("up to date"));
+}
+
+#[test]
+fn a_second_run_while_one_holds_the_lock_exits_75_and_does_nothing() {
+    let store = TestStore::new(StoreKind::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &store.url, "ACDSYNC_T_CS_LOCK");
+    let mut holder = Store::open(&store.database_url(), Create::Never).unwrap();
+    holder.lock(false).unwrap();
+
+    let out = acdsync()
+        .env("ACDSYNC_T_CS_LOCK", NOWHERE)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", "--date", "2026-01-15"])
+        .assert()
+        .code(75);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr)
+        .contains("another acdsync run is in progress"));
+    assert_eq!(store.count("SELECT COUNT(*) FROM import_runs"), 0);
+}
+
+#[test]
+fn postgres_lock_keeps_a_second_run_out() {
+    let store = TestStore::new(StoreKind::Postgres);
+    let mut first = Store::open(&store.database_url(), Create::Never).unwrap();
+    first.lock(false).unwrap();
+    let mut second = Store::open(&store.database_url(), Create::Never).unwrap();
+    let err = second.lock(false).unwrap_err();
+    assert_eq!(acdsync::error::exit_code(&err), 75);
+    drop(first);
+    second.lock(false).unwrap();
+}
+
+#[test]
+fn an_unreachable_source_exits_69_and_no_password_is_printed_or_stored() {
+    let store = TestStore::new(StoreKind::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let canary = "Canary-S3cret-pw";
+    let cs = format!("Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port=5432;Database=no_such_db_acdsync;Uid=nobody;PWD={canary};");
+    let cfg = write_config(dir.path(), &store.url, "ACDSYNC_T_CS_CANARY");
+    let out = acdsync()
+        .env("ACDSYNC_T_CS_CANARY", &cs)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--log-format", "json", "sync", "--date", "2026-01-15"])
+        .assert()
+        .code(69);
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.get_output().stdout),
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    assert!(
+        output.contains("cannot connect to its ODBC source"),
+        "{output}"
+    );
+    assert!(!output.contains(canary), "the password leaked: {output}");
+    assert_eq!(
+        store.count("SELECT COUNT(*) FROM import_runs WHERE status = 'failed'"),
+        1
+    );
+    assert_eq!(
+        store.count(&format!(
+            "SELECT COUNT(*) FROM import_runs WHERE error LIKE '%{canary}%'"
+        )),
+        0
+    );
+}
+
+#[test]
+fn a_bad_wfm_url_password_is_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    // libpq quotes a malformed percent-encoded token in its error.
+    let url = "postgres://postgres:s3cr%ZZet@127.0.0.1:5432/postgres";
+    let out = acdsync()
+        .arg("--config")
+        .arg(dir.path().join("none.toml"))
+        .args(["migrate", "--database-url", url])
+        .assert()
+        .code(69);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("cannot connect to the WFM database"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr"), "the password leaked: {stderr}");
+}
+
+#[test]
+fn a_config_error_names_the_file_and_setting_and_exits_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("acdsync.toml");
+    std::fs::write(&cfg, "[wfm]\ndatabase_url = \"sqlite://x.db\"\n[[system]]\nname = \"lyon\"\ntime_zone = \"Europe/Lyon\"\nsql_file = \"q.sql\"\nconnection_string = \"x\"\n").unwrap();
+    let out = acdsync()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("sync")
+        .assert()
+        .code(78);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("acdsync.toml")
+            && stderr.contains("system \"lyon\": time_zone \"Europe/Lyon\""),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,385 @@
+//! Real engines for the tests: a fresh PostgreSQL database or SQLite file per test for the WFM store, and
+//! sources reached through the real ODBC drivers (SQLite, PostgreSQL, MariaDB). Every database gets a unique
+//! name and is dropped at the end, so tests run in parallel and after a crash.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use acdsync::config::{DatabaseUrl, ExternalSystemConfig, WindowParameters};
+use acdsync::demo::GENERIC_SESSIONS_SQL;
+use acdsync::source::query::SourceQuery;
+use acdsync::store::{schema, Create, Store, Wfm};
+use acdsync::sync::{self, Days, RunReport};
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use odbc_api::{ConnectionOptions, IntoParameter};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other test (or earlier crashed run) uses.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("ACDSYNC_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn pg_odbc_base() -> String {
+    std::env::var("ACDSYNC_TEST_PG_ODBC").unwrap_or_else(|_| {
+        "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Uid=postgres;".into()
+    })
+}
+
+pub fn mariadb_odbc_base() -> String {
+    std::env::var("ACDSYNC_TEST_MARIADB_ODBC").unwrap_or_else(|_| {
+        "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Uid=root;Pwd=;".into()
+    })
+}
+
+/// A PostgreSQL database that exists for the life of the value.
+pub struct PgDatabase {
+    pub name: String,
+}
+
+impl PgDatabase {
+    pub fn new(prefix: &str) -> PgDatabase {
+        let name = unique(prefix);
+        let mut admin = PgConnection::establish(&pg_admin_url())
+            .expect("PostgreSQL must answer at ACDSYNC_TEST_PG_URL (scripts/test.sh starts it)");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        PgDatabase { name }
+    }
+
+    pub fn url(&self) -> String {
+        let mut u = url::Url::parse(&pg_admin_url()).unwrap();
+        u.set_path(&self.name);
+        u.to_string()
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&pg_admin_url()) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// Which WFM store a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum StoreKind {
+    Postgres,
+    Sqlite,
+}
+
+/// A migrated WFM database for one test.
+pub struct TestStore {
+    pub url: String,
+    _pg: Option<PgDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestStore {
+    pub fn new(kind: StoreKind) -> TestStore {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pg) = match kind {
+            StoreKind::Postgres => {
+                let db = PgDatabase::new("acdsync_wfm");
+                (db.url(), Some(db))
+            }
+            StoreKind::Sqlite => (
+                format!("sqlite://{}", dir.path().join("wfm.db").display()),
+                None,
+            ),
+        };
+        let t = TestStore {
+            url,
+            _pg: pg,
+            _dir: dir,
+        };
+        t.open_create().migrate().unwrap();
+        t
+    }
+
+    pub fn database_url(&self) -> DatabaseUrl {
+        DatabaseUrl::new(self.url.clone()).unwrap()
+    }
+
+    fn open_create(&self) -> Store {
+        Store::open(&self.database_url(), Create::IfMissing).unwrap()
+    }
+
+    pub fn open(&self) -> Store {
+        Store::open(&self.database_url(), Create::Never).unwrap()
+    }
+
+    /// One sync, under the run lock, as `acdsync sync` does it.
+    pub fn sync(&self, system: &ExternalSystemConfig, days: Days) -> anyhow::Result<RunReport> {
+        let mut store = self.open();
+        store.check_schema()?;
+        store.lock(false)?;
+        sync::sync_system(&mut store, system, days)
+    }
+
+    /// Plain SQL, as a DBA would type it.
+    pub fn execute(&self, sql: &str) -> Result<(), String> {
+        let mut store = self.open();
+        match &mut store.conn {
+            Wfm::Postgres(c) => c.batch_execute(sql),
+            Wfm::Sqlite(c) => c.batch_execute(sql),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut store = self.open();
+        let q = diesel::sql_query(format!("SELECT CAST(({sql}) AS BIGINT) AS n"));
+        match &mut store.conn {
+            Wfm::Postgres(c) => q.get_result::<N>(c),
+            Wfm::Sqlite(c) => q.get_result::<N>(c),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .n
+    }
+
+    /// The `external_activity` view, ordered by agent and start.
+    pub fn view(&self) -> Vec<ViewRow> {
+        use schema::external_activity::dsl as v;
+        let mut store = self.open();
+        let q = v::external_activity
+            .select((
+                v::external_agent_id,
+                v::employee_id,
+                v::activity_code,
+                v::activity_id,
+                v::started_at,
+                v::ended_at,
+            ))
+            .order((v::external_agent_id, v::started_at));
+        match &mut store.conn {
+            Wfm::Postgres(c) => q.load::<ViewRow>(c),
+            Wfm::Sqlite(c) => q.load::<ViewRow>(c),
+        }
+        .unwrap()
+    }
+
+    /// Session ids by (agent, start), to prove rows were left untouched.
+    pub fn session_ids(&self) -> Vec<i64> {
+        use schema::agent_sessions::dsl as s;
+        let mut store = self.open();
+        let q = s::agent_sessions.select(s::id).order(s::id);
+        match &mut store.conn {
+            Wfm::Postgres(c) => q.load::<i64>(c),
+            Wfm::Sqlite(c) => q.load::<i64>(c),
+        }
+        .unwrap()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct ViewRow {
+    pub agent: String,
+    pub employee_id: Option<i64>,
+    pub code: Option<String>,
+    pub activity_id: i64,
+    pub started_at: NaiveDateTime,
+    pub ended_at: Option<NaiveDateTime>,
+}
+
+pub fn t(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+pub fn day(s: &str) -> Days {
+    Days::one(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+}
+
+/// A row of the source table `acd_agent_states` (local times as text, `None` = NULL).
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub agent: Option<&'static str>,
+    pub code: Option<&'static str>,
+    pub start: Option<&'static str>,
+    pub end: Option<&'static str>,
+}
+
+pub fn row(
+    agent: &'static str,
+    code: Option<&'static str>,
+    start: &'static str,
+    end: Option<&'static str>,
+) -> Row {
+    Row {
+        agent: Some(agent),
+        code,
+        start: Some(start),
+        end,
+    }
+}
+
+/// Which ODBC driver a source is read through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// SQLite file, TEXT timestamps, SQLite3 ODBC driver.
+    Sqlite,
+    /// PostgreSQL database, TIMESTAMP columns, psqlODBC.
+    Postgres,
+    /// MariaDB database, DATETIME columns, MariaDB Connector/ODBC.
+    MariaDb,
+}
+
+/// A telephony reporting database with the table the generic sessions query reads.
+pub struct Source {
+    pub kind: SourceKind,
+    pub connection_string: String,
+    name: String,
+    _pg: Option<PgDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+impl Source {
+    pub fn new(kind: SourceKind) -> Source {
+        let dir = tempfile::tempdir().unwrap();
+        let env = odbc_api::environment().unwrap();
+        let name = unique("acdsync_src");
+        let (cs, pg, ddl) = match kind {
+            SourceKind::Sqlite => (
+                format!("Driver=SQLite3;Database={};StepAPI=1", dir.path().join("acd.db").display()),
+                None,
+                "CREATE TABLE acd_agent_states (agent_id TEXT, activity_code TEXT, started_at TIMESTAMP, ended_at TIMESTAMP)",
+            ),
+            SourceKind::Postgres => {
+                let db = PgDatabase::new("acdsync_src");
+                (
+                    format!("{}Database={};", pg_odbc_base(), db.name),
+                    Some(db),
+                    "CREATE TABLE acd_agent_states (agent_id varchar(80), activity_code varchar(100), started_at timestamp, ended_at timestamp)",
+                )
+            }
+            SourceKind::MariaDb => {
+                let admin = env.connect_with_connection_string(&mariadb_odbc_base(), ConnectionOptions::default())
+                    .expect("MariaDB must answer at ACDSYNC_TEST_MARIADB_ODBC (scripts/test.sh starts it)");
+                admin.execute(&format!("CREATE DATABASE {name}"), (), None).unwrap();
+                (
+                    format!("{}Database={name};", mariadb_odbc_base()),
+                    None,
+                    "CREATE TABLE acd_agent_states (agent_id varchar(80), activity_code varchar(100), started_at datetime(6), ended_at datetime(6))",
+                )
+            }
+        };
+        let s = Source {
+            kind,
+            connection_string: cs,
+            name,
+            _pg: pg,
+            _dir: dir,
+        };
+        s.execute(ddl);
+        s
+    }
+
+    pub fn execute(&self, sql: &str) {
+        let env = odbc_api::environment().unwrap();
+        let conn = env
+            .connect_with_connection_string(&self.connection_string, ConnectionOptions::default())
+            .unwrap();
+        conn.execute(sql, (), None)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Replaces the table's rows.
+    pub fn set_rows(&self, rows: &[Row]) {
+        let env = odbc_api::environment().unwrap();
+        let conn = env
+            .connect_with_connection_string(&self.connection_string, ConnectionOptions::default())
+            .unwrap();
+        conn.execute("DELETE FROM acd_agent_states", (), None)
+            .unwrap();
+        for r in rows {
+            conn.execute(
+                "INSERT INTO acd_agent_states (agent_id, activity_code, started_at, ended_at) VALUES (?, ?, ?, ?)",
+                (
+                    &r.agent.into_parameter(),
+                    &r.code.into_parameter(),
+                    &r.start.into_parameter(),
+                    &r.end.into_parameter(),
+                ),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("inserting {r:?}: {e}"));
+        }
+    }
+
+    /// A system reading this source with the shipped generic sessions query.
+    pub fn system(
+        &self,
+        name: &str,
+        time_zone: &str,
+        mode: WindowParameters,
+    ) -> ExternalSystemConfig {
+        let query = SourceQuery::parse(
+            Path::new("sql/sources/generic_sessions.sql"),
+            GENERIC_SESSIONS_SQL,
+        )
+        .unwrap();
+        ExternalSystemConfig::new(name, time_zone, query, &self.connection_string, mode).unwrap()
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self._dir.path().join("acd.db")
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        if self.kind == SourceKind::MariaDb {
+            if let Ok(env) = odbc_api::environment() {
+                if let Ok(admin) = env.connect_with_connection_string(
+                    &mariadb_odbc_base(),
+                    ConnectionOptions::default(),
+                ) {
+                    let _ =
+                        admin.execute(&format!("DROP DATABASE IF EXISTS {}", self.name), (), None);
+                }
+            }
+        }
+    }
+}
+
+/// Runs a test body once on each WFM store.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn postgres() {
+                ($body)(StoreKind::Postgres)
+            }
+            #[test]
+            fn sqlite() {
+                ($body)(StoreKind::Sqlite)
+            }
+        }
+    };
+}

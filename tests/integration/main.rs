@@ -1,0 +1,547 @@
+//! Integration tests on real engines: PostgreSQL and SQLite as WFM stores, sources read through the real
+//! SQLite, PostgreSQL and MariaDB ODBC drivers. Each test says Given / When / Then.
+
+mod cli;
+mod common;
+mod schema_rules;
+
+use acdsync::config::WindowParameters;
+use common::*;
+
+const PARIS: &str = "Europe/Paris";
+
+/// A small day in Paris (UTC+1 in January): two agents, a break code, one open session.
+fn january_day() -> Vec<Row> {
+    vec![
+        row(
+            "1001",
+            None,
+            "2026-01-15 08:00:00",
+            Some("2026-01-15 10:00:00"),
+        ),
+        row(
+            "1001",
+            Some("BREAK"),
+            "2026-01-15 10:00:00",
+            Some("2026-01-15 10:15:00"),
+        ),
+        row(
+            "1001",
+            None,
+            "2026-01-15 10:15:00",
+            Some("2026-01-15 16:30:00"),
+        ),
+        row(
+            "1002",
+            None,
+            "2026-01-15 09:00:00",
+            Some("2026-01-15 12:00:00"),
+        ),
+        row(
+            "1002",
+            Some("LUNCH"),
+            "2026-01-15 12:00:00",
+            Some("2026-01-15 12:45:00"),
+        ),
+        row("1002", None, "2026-01-15 12:45:00", None),
+    ]
+}
+
+on_both_stores!(first_import_stores_every_session_in_utc, |kind| {
+    // Given a source with a day of sessions
+    let store = TestStore::new(kind);
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&january_day());
+    let system = source.system("paris", PARIS, WindowParameters::Literal);
+
+    // When the day is synced
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then every session is inserted, in UTC, with agents and codes discovered
+    assert_eq!(
+        (
+            r.counts.read,
+            r.counts.inserted,
+            r.counts.unchanged,
+            r.counts.rejected
+        ),
+        (6, 6, 0, 0)
+    );
+    assert_eq!(r.counts.new_agent_ids, 2);
+    assert_eq!(r.new_activity_codes, ["BREAK", "LUNCH"]);
+    let v = store.view();
+    assert_eq!(v.len(), 6);
+    assert_eq!(v[0].agent, "1001");
+    assert_eq!(v[0].started_at, t("2026-01-15 07:00:00"));
+    assert_eq!(v[1].code.as_deref(), Some("BREAK"));
+    assert_eq!(v[1].activity_id, 1, "a new code lands on Present");
+    assert_eq!(v[5].ended_at, None, "the open session stays open");
+    assert_eq!(
+        store.count("SELECT sessions_inserted FROM import_runs WHERE status = 'succeeded'"),
+        6,
+        "the run's counts are in import_runs"
+    );
+});
+
+on_both_stores!(a_rerun_with_nothing_changed_writes_nothing, |kind| {
+    // Given a day already synced
+    let store = TestStore::new(kind);
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&january_day());
+    let system = source.system("paris", PARIS, WindowParameters::Literal);
+    store.sync(&system, day("2026-01-15")).unwrap();
+    let ids = store.session_ids();
+    let view = store.view();
+
+    // When it is synced again
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then nothing is written and the counts say so
+    assert_eq!(
+        (
+            r.counts.read,
+            r.counts.inserted,
+            r.counts.updated,
+            r.counts.deleted,
+            r.counts.unchanged
+        ),
+        (6, 0, 0, 0, 6)
+    );
+    assert_eq!(
+        (r.counts.new_agent_ids, r.counts.new_activity_codes),
+        (0, 0)
+    );
+    assert_eq!(store.session_ids(), ids);
+    assert_eq!(store.view(), view);
+    assert_eq!(store.count("SELECT COUNT(*) FROM import_runs"), 2);
+});
+
+on_both_stores!(source_corrections_update_and_delete_sessions, |kind| {
+    // Given a day already synced
+    let store = TestStore::new(kind);
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&january_day());
+    let system = source.system("paris", PARIS, WindowParameters::Literal);
+    store.sync(&system, day("2026-01-15")).unwrap();
+
+    // When the source corrects an end, a code, and removes a session
+    let mut rows = january_day();
+    rows[0].end = Some("2026-01-15 10:00:05");
+    rows[4].code = Some("TRAINING");
+    rows.remove(2);
+    source.set_rows(&rows);
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then exactly those are updated and deleted
+    assert_eq!(
+        (
+            r.counts.inserted,
+            r.counts.updated,
+            r.counts.deleted,
+            r.counts.unchanged
+        ),
+        (0, 2, 1, 3)
+    );
+    assert_eq!(r.new_activity_codes, ["TRAINING"]);
+    let v = store.view();
+    assert_eq!(v.len(), 5);
+    assert_eq!(v[0].ended_at, Some(t("2026-01-15 09:00:05")));
+    assert!(v
+        .iter()
+        .all(|s| !(s.agent == "1001" && s.started_at == t("2026-01-15 09:15:00"))));
+    assert!(v
+        .iter()
+        .any(|s| s.agent == "1002" && s.code.as_deref() == Some("TRAINING")));
+});
+
+on_both_stores!(an_open_session_is_closed_by_a_later_sync, |kind| {
+    // Given an agent still logged in at the first sync
+    let store = TestStore::new(kind);
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&[row("7", None, "2026-01-15 09:00:00", None)]);
+    let system = source.system("paris", PARIS, WindowParameters::Literal);
+    store.sync(&system, day("2026-01-15")).unwrap();
+    assert_eq!(store.view()[0].ended_at, None);
+
+    // When the agent logs out and the day is synced again
+    source.set_rows(&[row(
+        "7",
+        None,
+        "2026-01-15 09:00:00",
+        Some("2026-01-15 17:00:00"),
+    )]);
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then the same session is closed
+    assert_eq!((r.counts.inserted, r.counts.updated), (0, 1));
+    assert_eq!(store.view()[0].ended_at, Some(t("2026-01-15 16:00:00")));
+});
+
+on_both_stores!(
+    a_session_across_midnight_is_stored_once_and_seen_from_both_days,
+    |kind| {
+        // Given a night shift from 23:50 to 07:10, still open when the first day is synced
+        let store = TestStore::new(kind);
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&[row("9", None, "2026-01-15 23:50:00", None)]);
+        let system = source.system("paris", PARIS, WindowParameters::Literal);
+        store.sync(&system, day("2026-01-15")).unwrap();
+
+        // When the agent logs out the next morning and only the next day is synced (the default cron case)
+        source.set_rows(&[
+            row(
+                "9",
+                None,
+                "2026-01-15 23:50:00",
+                Some("2026-01-16 07:10:00"),
+            ),
+            row("9", None, "2026-01-16 22:00:00", None),
+        ]);
+        let next = store.sync(&system, day("2026-01-16")).unwrap();
+
+        // Then the night session is closed, not duplicated
+        assert_eq!(
+            (
+                next.counts.inserted,
+                next.counts.updated,
+                next.counts.deleted
+            ),
+            (1, 1, 0)
+        );
+        let v = store.view();
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            (v[0].started_at, v[0].ended_at),
+            (t("2026-01-15 22:50:00"), Some(t("2026-01-16 06:10:00")))
+        );
+
+        // And a sync of either day again leaves it alone
+        let first = store.sync(&system, day("2026-01-15")).unwrap();
+        assert_eq!(
+            (
+                first.counts.inserted,
+                first.counts.updated,
+                first.counts.deleted,
+                first.counts.unchanged
+            ),
+            (0, 0, 0, 1)
+        );
+        let second = store.sync(&system, day("2026-01-16")).unwrap();
+        assert_eq!(
+            (
+                second.counts.inserted,
+                second.counts.updated,
+                second.counts.deleted,
+                second.counts.unchanged
+            ),
+            (0, 0, 0, 2)
+        );
+        assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 2);
+    }
+);
+
+on_both_stores!(
+    an_unmapped_agent_mapped_later_resolves_in_the_view_without_reimport,
+    |kind| {
+        // Given a synced day whose agents are not mapped
+        let store = TestStore::new(kind);
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&january_day());
+        let system = source.system("paris", PARIS, WindowParameters::Literal);
+        let r = store.sync(&system, day("2026-01-15")).unwrap();
+        assert_eq!(r.unmapped_agent_ids, 2);
+        assert!(store.view().iter().all(|s| s.employee_id.is_none()));
+
+        // When a DBA maps agent 1001 to an employee (and a code to an activity) by plain SQL
+        store
+            .execute(
+                "INSERT INTO employees (id, name) VALUES (42, 'Ada Lovelace');
+             UPDATE external_agent_ids SET employee_id = 42 WHERE external_id = '1001';
+             INSERT INTO activities (id, name) VALUES (7, 'Break');
+             UPDATE external_activity_codes SET activity_id = 7 WHERE code = 'BREAK';",
+            )
+            .unwrap();
+
+        // Then the view shows it at once, with no import
+        let v = store.view();
+        assert!(v
+            .iter()
+            .filter(|s| s.agent == "1001")
+            .all(|s| s.employee_id == Some(42)));
+        assert!(v
+            .iter()
+            .filter(|s| s.agent == "1002")
+            .all(|s| s.employee_id.is_none()));
+        assert_eq!(
+            v.iter()
+                .find(|s| s.code.as_deref() == Some("BREAK"))
+                .unwrap()
+                .activity_id,
+            7
+        );
+        assert_eq!(
+            v.iter()
+                .find(|s| s.code.as_deref() == Some("LUNCH"))
+                .unwrap()
+                .activity_id,
+            1
+        );
+        assert_eq!(
+            v.iter().find(|s| s.code.is_none()).unwrap().activity_id,
+            1,
+            "no code shows as Present"
+        );
+
+        // And a re-sync keeps the mappings
+        let again = store.sync(&system, day("2026-01-15")).unwrap();
+        assert_eq!(again.unmapped_agent_ids, 1);
+        assert_eq!(
+            store.count("SELECT activity_id FROM external_activity_codes WHERE code = 'BREAK'"),
+            7
+        );
+    }
+);
+
+on_both_stores!(paris_dst_days_convert_local_time_right, |kind| {
+    // Given sessions on the two DST days of 2026 in Paris
+    let store = TestStore::new(kind);
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&[
+        // 29 March: 02:00 -> 03:00. Before, across and after the jump.
+        row(
+            "1",
+            None,
+            "2026-03-29 00:30:00",
+            Some("2026-03-29 01:45:00"),
+        ),
+        row(
+            "1",
+            Some("NIGHT"),
+            "2026-03-29 01:45:00",
+            Some("2026-03-29 03:15:00"),
+        ),
+        row(
+            "1",
+            None,
+            "2026-03-29 03:15:00",
+            Some("2026-03-29 23:59:00"),
+        ),
+        // 25 October: 03:00 -> 02:00. A pause from 02:40 (summer) to 02:10 (winter), then on.
+        row(
+            "2",
+            None,
+            "2026-10-25 01:30:00",
+            Some("2026-10-25 02:40:00"),
+        ),
+        row(
+            "2",
+            Some("PAUSE"),
+            "2026-10-25 02:40:00",
+            Some("2026-10-25 02:10:00"),
+        ),
+        row(
+            "2",
+            None,
+            "2026-10-25 03:00:00",
+            Some("2026-10-25 04:00:00"),
+        ),
+    ]);
+    let system = source.system("paris", PARIS, WindowParameters::Literal);
+
+    // When both days are synced
+    let spring = store.sync(&system, day("2026-03-29")).unwrap();
+    let autumn = store.sync(&system, day("2026-10-25")).unwrap();
+
+    // Then the 23-hour and 25-hour days hold the right UTC times
+    assert_eq!((spring.counts.inserted, autumn.counts.inserted), (3, 3));
+    let v = store.view();
+    let times: Vec<_> = v
+        .iter()
+        .map(|s| (s.started_at, s.ended_at.unwrap()))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            (t("2026-03-28 23:30:00"), t("2026-03-29 00:45:00")),
+            (t("2026-03-29 00:45:00"), t("2026-03-29 01:15:00")),
+            (t("2026-03-29 01:15:00"), t("2026-03-29 21:59:00")),
+            (t("2026-10-24 23:30:00"), t("2026-10-25 00:40:00")),
+            (t("2026-10-25 00:40:00"), t("2026-10-25 01:10:00")),
+            (t("2026-10-25 02:00:00"), t("2026-10-25 03:00:00")),
+        ]
+    );
+    assert_eq!(
+        store.count("SELECT COUNT(*) FROM import_runs WHERE window_start < window_end"),
+        2
+    );
+});
+
+on_both_stores!(
+    bad_rows_are_reported_kept_and_do_not_stop_good_rows,
+    |kind| {
+        // Given a source with good rows and bad ones
+        let store = TestStore::new(kind);
+        let source = Source::new(SourceKind::Sqlite);
+        let mut rows = january_day();
+        rows.push(Row {
+            agent: None,
+            code: Some("BREAK"),
+            start: Some("2026-01-15 11:00:00"),
+            end: None,
+        });
+        rows.push(row(
+            "1003",
+            None,
+            "2026-01-15 12:00:00",
+            Some("2026-01-15 11:00:00"),
+        ));
+        rows.push(row("1004", None, "2026-01-15 25:61:00", None));
+        rows.push(row("1001", Some("DUP"), "2026-01-15 08:00:00", None));
+        source.set_rows(&rows);
+        let system = source.system("paris", PARIS, WindowParameters::Literal);
+
+        // When the day is synced
+        let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+        // Then the good rows are imported and each bad one is kept with its field and reason
+        assert_eq!(
+            (r.counts.read, r.counts.inserted, r.counts.rejected),
+            (10, 6, 4)
+        );
+        let reasons: Vec<_> = r
+            .rejected
+            .iter()
+            .map(|x| (x.source_row, x.field, x.reason.clone()))
+            .collect();
+        assert_eq!(reasons[0].1, "agent_id");
+        assert!(
+            reasons[1].2.contains("ends before it starts"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[2].2.contains("\"2026-01-15 25:61:00\""),
+            "{reasons:?}"
+        );
+        assert!(reasons[3].2.contains("duplicate"), "{reasons:?}");
+        assert_eq!(store.count("SELECT COUNT(*) FROM rejected_rows"), 4);
+        assert_eq!(
+        store.count("SELECT COUNT(*) FROM rejected_rows WHERE field = 'started_at' AND started_at = '2026-01-15 25:61:00' AND agent_id = '1004' AND source_row = 9"),
+        1,
+        "the raw values and the row number are kept"
+    );
+        assert_eq!(
+            store.count(
+                "SELECT COUNT(*) FROM external_agent_ids WHERE external_id IN ('1003', '1004')"
+            ),
+            0
+        );
+    }
+);
+
+on_both_stores!(a_failed_run_is_recorded_and_writes_nothing, |kind| {
+    // Given a source whose table has gone
+    let store = TestStore::new(kind);
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&january_day());
+    let system = source.system("paris", PARIS, WindowParameters::Literal);
+    store.sync(&system, day("2026-01-15")).unwrap();
+    source.execute("DROP TABLE acd_agent_states");
+
+    // When the day is synced
+    let err = store.sync(&system, day("2026-01-15")).unwrap_err();
+
+    // Then the error names the system and the SQL file, the run row says failed, and the sessions are intact
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("\"paris\"") && text.contains("generic_sessions.sql"),
+        "{text}"
+    );
+    assert_eq!(store.count("SELECT COUNT(*) FROM import_runs WHERE status = 'failed' AND error LIKE '%acd_agent_states%'"), 1);
+    assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 6);
+});
+
+/// The same day read through each ODBC driver and parameter style gives the same sessions.
+fn same_sessions_through(kind: SourceKind, mode: WindowParameters) {
+    let store = TestStore::new(StoreKind::Sqlite);
+    let source = Source::new(kind);
+    let mut rows = january_day();
+    rows.push(row(
+        "1003",
+        None,
+        "2026-01-14 23:00:00",
+        Some("2026-01-15 01:00:00"),
+    ));
+    rows.push(row(
+        "1003",
+        None,
+        "2026-01-14 20:00:00",
+        Some("2026-01-14 22:00:00"),
+    ));
+    rows.push(row(
+        "1003",
+        None,
+        "2026-01-16 00:00:00",
+        Some("2026-01-16 01:00:00"),
+    ));
+    source.set_rows(&rows);
+    let system = source.system("src", PARIS, mode);
+
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    assert_eq!(
+        (r.counts.read, r.counts.inserted, r.counts.rejected),
+        (7, 7, 0),
+        "{kind:?} {mode:?}"
+    );
+    let v = store.view();
+    assert_eq!(v[6].agent, "1003");
+    assert_eq!(v[6].started_at, t("2026-01-14 22:00:00"));
+    assert_eq!(v[0].started_at, t("2026-01-15 07:00:00"));
+    let again = store.sync(&system, day("2026-01-15")).unwrap();
+    assert_eq!(again.counts.unchanged, 7);
+}
+
+#[test]
+fn sqlite_odbc_source_with_literal_bounds() {
+    same_sessions_through(SourceKind::Sqlite, WindowParameters::Literal);
+}
+
+#[test]
+fn sqlite_odbc_source_with_bound_parameters() {
+    same_sessions_through(SourceKind::Sqlite, WindowParameters::Bound);
+}
+
+#[test]
+fn postgres_odbc_source_with_bound_parameters() {
+    same_sessions_through(SourceKind::Postgres, WindowParameters::Bound);
+}
+
+#[test]
+fn postgres_odbc_source_with_literal_bounds() {
+    same_sessions_through(SourceKind::Postgres, WindowParameters::Literal);
+}
+
+#[test]
+fn mariadb_odbc_source_with_bound_parameters() {
+    same_sessions_through(SourceKind::MariaDb, WindowParameters::Bound);
+}
+
+#[test]
+fn postgres_odbc_source_streaming_with_declare_fetch() {
+    // The connection options the docs recommend for large days: psqlODBC streams with a cursor.
+    let store = TestStore::new(StoreKind::Sqlite);
+    let mut source = Source::new(SourceKind::Postgres);
+    source
+        .connection_string
+        .push_str("UseDeclareFetch=1;Fetch=2;");
+    source.set_rows(&january_day());
+    let system = source.system("src", PARIS, WindowParameters::Bound);
+
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    assert_eq!(
+        (r.counts.read, r.counts.inserted, r.counts.rejected),
+        (6, 6, 0)
+    );
+    assert_eq!(store.view()[0].started_at, t("2026-01-15 07:00:00"));
+}
