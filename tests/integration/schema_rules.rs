@@ -153,3 +153,55 @@ fn both_backends_have_the_same_migrations() {
         }
     }
 }
+
+on_both_stores!(the_dba_queries_run_and_answer, |kind| {
+    // Given a synced day with two unmapped agents and two new codes
+    let store = TestStore::new(kind);
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&[
+        row(
+            "1001",
+            Some("BREAK"),
+            "2026-01-15 10:00:00",
+            Some("2026-01-15 10:15:00"),
+        ),
+        row("1002", Some("LUNCH"), "2026-01-15 12:00:00", None),
+        Row {
+            agent: None,
+            code: None,
+            start: Some("2026-01-15 12:00:00"),
+            end: None,
+        },
+    ]);
+    let system = source.system(
+        "demo-acd",
+        "Europe/Paris",
+        acdsync::config::WindowParameters::Literal,
+    );
+    store.sync(&system, day("2026-01-15")).unwrap();
+
+    // When each shipped DBA query runs, Then it answers what its comment promises
+    let count = |file: &str| {
+        let sql = std::fs::read_to_string(format!("sql/dba/{file}")).unwrap();
+        store.count(&format!(
+            "SELECT COUNT(*) FROM ({}) AS q",
+            sql.trim().trim_end_matches(';')
+        ))
+    };
+    assert_eq!(count("last_runs.sql"), 1);
+    assert_eq!(count("unmapped_agent_ids.sql"), 2);
+    assert_eq!(count("codes_on_present.sql"), 2);
+    assert_eq!(count("rejected_rows_of_last_run.sql"), 1);
+    let map = std::fs::read_to_string("sql/dba/map.sql").unwrap();
+    store.execute(&map).unwrap();
+    assert_eq!(count("unmapped_agent_ids.sql"), 1);
+    assert_eq!(count("codes_on_present.sql"), 1);
+    assert_eq!(
+        store
+            .view()
+            .iter()
+            .filter(|v| v.employee_id.is_some())
+            .count(),
+        1
+    );
+});
