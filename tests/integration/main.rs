@@ -77,6 +77,21 @@ on_both_stores!(first_import_stores_every_session_in_utc, |kind| {
     assert_eq!(v[1].activity_id, 1, "a new code lands on Present");
     assert_eq!(v[5].ended_at, None, "the open session stays open");
     assert_eq!(
+        store.count(
+            "SELECT COUNT(*) FROM external_agent_ids WHERE external_id = '1001' AND employee_id IS NULL \
+             AND first_seen_at = '2026-01-15 07:00:00' AND last_seen_at = '2026-01-15 09:15:00'"
+        ),
+        1,
+        "agent IDs are registered unmapped with first/last-seen times"
+    );
+    assert_eq!(
+        store.count(
+            "SELECT COUNT(*) FROM external_activity_codes WHERE code = 'LUNCH' AND activity_id = 1 \
+             AND first_seen_at = '2026-01-15 11:00:00' AND last_seen_at = '2026-01-15 11:00:00'"
+        ),
+        1
+    );
+    assert_eq!(
         store.count("SELECT sessions_inserted FROM import_runs WHERE status = 'succeeded'"),
         6,
         "the run's counts are in import_runs"
@@ -237,6 +252,14 @@ on_both_stores!(
             (0, 0, 0, 2)
         );
         assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 2);
+    assert_eq!(
+        store.count(
+            "SELECT COUNT(*) FROM external_agent_ids WHERE first_seen_at = '2026-01-15 22:50:00' \
+             AND last_seen_at = '2026-01-16 21:00:00'"
+        ),
+        1,
+        "last-seen moves forward with later sessions"
+    );
     }
 );
 
