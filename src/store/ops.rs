@@ -73,7 +73,7 @@ pub trait WfmOps {
 }
 
 macro_rules! shared_ops {
-    () => {
+    ($loading_mode:ty) => {
         fn register_system(&mut self, name: &str, time_zone: &str) -> QueryResult<i64> {
             use external_systems::dsl as s;
             let found: Option<(i64, String)> = s::external_systems
@@ -163,6 +163,7 @@ macro_rules! shared_ops {
             Ok(out)
         }
 
+        // PostgreSQL loads row by row (libpq single-row mode), so the window is never held twice in memory.
         fn load_window(&mut self, w: &StoredWindow, each: &mut dyn FnMut(StoredSession)) -> QueryResult<()> {
             use agent_sessions::dsl as s;
             let rows = s::agent_sessions
@@ -171,7 +172,7 @@ macro_rules! shared_ops {
                 .filter(s::started_at.lt(w.window_end))
                 .filter(s::started_at.ge(w.window_start).or(s::ended_at.is_null()).or(s::ended_at.ge(w.window_start)))
                 .select((s::id, s::external_agent_id, s::external_activity_code_id, s::started_at, s::ended_at))
-                .load_iter::<StoredSession, diesel::connection::DefaultLoadingMode>(self)?;
+                .load_iter::<StoredSession, $loading_mode>(self)?;
             for row in rows {
                 each(row?);
             }
@@ -207,7 +208,7 @@ macro_rules! shared_ops {
 }
 
 impl WfmOps for PgConnection {
-    shared_ops!();
+    shared_ops!(diesel::pg::PgRowByRowLoadingMode);
 
     fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize> {
         if rows.is_empty() {
@@ -268,7 +269,7 @@ fn pg_update_seen(
 }
 
 impl WfmOps for SqliteConnection {
-    shared_ops!();
+    shared_ops!(diesel::connection::DefaultLoadingMode);
 
     fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize> {
         let mut n = 0;

@@ -252,7 +252,7 @@ on_both_stores!(
             (0, 0, 0, 2)
         );
         assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 2);
-    assert_eq!(
+        assert_eq!(
         store.count(
             "SELECT COUNT(*) FROM external_agent_ids WHERE first_seen_at = '2026-01-15 22:50:00' \
              AND last_seen_at = '2026-01-16 21:00:00'"
