@@ -216,6 +216,15 @@ struct Slot {
     seen: bool,
 }
 
+fn slot(s: &StoredSession) -> Slot {
+    Slot {
+        id: s.id,
+        code: s.external_activity_code_id.unwrap_or(NO_CODE),
+        end: s.ended_at.map_or(OPEN, micros),
+        seen: false,
+    }
+}
+
 /// Agent IDs or codes of a system, by their text, with the times this run saw them.
 struct Names {
     index: FxHashMap<String, usize>,
@@ -354,14 +363,8 @@ fn merge<C: WfmOps>(
         window_end: window.end,
     };
     c.load_window(&stored_window, &mut |s| {
-        let slot = Slot {
-            id: s.id,
-            code: s.external_activity_code_id.unwrap_or(NO_CODE),
-            end: s.ended_at.map_or(OPEN, micros),
-            seen: false,
-        };
         m.stored
-            .insert((s.external_agent_id, micros(s.started_at)), slot);
+            .insert((s.external_agent_id, micros(s.started_at)), slot(&s));
     })
     .context("loading the stored sessions of the window")?;
     tracing::debug!(system = %system.name, stored = m.stored.len(), "stored sessions in the window");
@@ -456,6 +459,7 @@ impl Merge<'_> {
             }
         }
         self.register_new_names(c, &valid)?;
+        self.load_missing_before_window(c, &valid)?;
 
         // Pass 2: compare with the stored window.
         for (row_no, raw, s) in valid {
@@ -509,6 +513,37 @@ impl Merge<'_> {
             }
         }
         self.flush(c, false)
+    }
+
+    /// A session that began before the window and was stored ending before it is not in the stored window;
+    /// if the source now says it overlaps the window (a corrected end), fetch it so it is updated, not
+    /// inserted twice.
+    fn load_missing_before_window<C: WfmOps>(
+        &mut self,
+        c: &mut C,
+        valid: &[(u64, RawRow<'_>, SourceSession<'_>)],
+    ) -> anyhow::Result<()> {
+        let keys: Vec<(i64, NaiveDateTime)> = valid
+            .iter()
+            .filter(|(_, _, s)| s.started_at < self.window.start)
+            .filter_map(|(_, _, s)| {
+                let agent = self.agents.entries[self.agents.get(s.agent_id)?].id;
+                let key = (agent, micros(s.started_at));
+                (!self.stored.contains_key(&key) && !self.inserted.contains(&key))
+                    .then_some((agent, s.started_at))
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let found = c
+            .load_sessions_at(self.system_id, &keys)
+            .context("loading sessions that began before the window")?;
+        for s in found {
+            self.stored
+                .insert((s.external_agent_id, micros(s.started_at)), slot(&s));
+        }
+        Ok(())
     }
 
     fn register_new_names<C: WfmOps>(

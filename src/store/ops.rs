@@ -62,6 +62,13 @@ pub trait WfmOps {
         w: &StoredWindow,
         each: &mut dyn FnMut(StoredSession),
     ) -> QueryResult<()>;
+    /// The stored sessions with these (agent, start) keys: sessions that began before the window and
+    /// ended before it, which `load_window` leaves out, but which the source may now say overlap it.
+    fn load_sessions_at(
+        &mut self,
+        system_id: i64,
+        keys: &[(i64, NaiveDateTime)],
+    ) -> QueryResult<Vec<StoredSession>>;
     fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize>;
     fn update_sessions(&mut self, rows: &[SessionChange]) -> QueryResult<usize>;
     fn delete_sessions(&mut self, ids: &[i64]) -> QueryResult<usize>;
@@ -177,6 +184,24 @@ macro_rules! shared_ops {
                 each(row?);
             }
             Ok(())
+        }
+
+        fn load_sessions_at(&mut self, system_id: i64, keys: &[(i64, NaiveDateTime)]) -> QueryResult<Vec<StoredSession>> {
+            use agent_sessions::dsl as s;
+            let mut out = Vec::new();
+            for chunk in keys.chunks(CHUNK / 2) {
+                let agents: Vec<i64> = chunk.iter().map(|k| k.0).collect();
+                let starts: Vec<NaiveDateTime> = chunk.iter().map(|k| k.1).collect();
+                let found = s::agent_sessions
+                    .filter(s::external_system_id.eq(system_id))
+                    .filter(s::external_agent_id.eq_any(agents))
+                    .filter(s::started_at.eq_any(starts))
+                    .select((s::id, s::external_agent_id, s::external_activity_code_id, s::started_at, s::ended_at))
+                    .load::<StoredSession>(self)?;
+                // The two IN lists match pairs that were not asked for too: keep the exact ones.
+                out.extend(found.into_iter().filter(|f| chunk.contains(&(f.external_agent_id, f.started_at))));
+            }
+            Ok(out)
         }
 
         fn delete_sessions(&mut self, ids: &[i64]) -> QueryResult<usize> {

@@ -568,3 +568,22 @@ fn postgres_odbc_source_streaming_with_declare_fetch() {
     );
     assert_eq!(store.view()[0].started_at, t("2026-01-15 07:00:00"));
 }
+
+on_both_stores!(an_end_corrected_past_midnight_updates_the_earlier_session, |kind| {
+    // Given a session of the evening before, stored ending before midnight
+    let store = TestStore::new(kind);
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&[row("5", None, "2026-01-15 23:00:00", Some("2026-01-15 23:50:00"))]);
+    let system = source.system("paris", PARIS, WindowParameters::Literal);
+    store.sync(&system, day("2026-01-15")).unwrap();
+
+    // When the source corrects its end to after midnight and the next day is synced
+    source.set_rows(&[row("5", None, "2026-01-15 23:00:00", Some("2026-01-16 00:30:00"))]);
+    let r = store.sync(&system, day("2026-01-16")).unwrap();
+
+    // Then that session is updated, not inserted a second time
+    assert_eq!((r.counts.inserted, r.counts.updated, r.counts.deleted), (0, 1, 0));
+    let v = store.view();
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].ended_at, Some(t("2026-01-15 23:30:00")));
+});
