@@ -48,6 +48,21 @@ pub fn register_url_password(database_url: &str) {
                 register(&decoded);
             }
         }
+        // libpq also takes `?password=…` (and `sslpassword`) in the query string.
+        for (key, value) in u.query_pairs() {
+            if key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword") {
+                register(&value);
+            }
+        }
+        if let Some(q) = u.query() {
+            for pair in q.split('&') {
+                if let Some((k, v)) = pair.split_once('=') {
+                    if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword") {
+                        register(v);
+                    }
+                }
+            }
+        }
     } else if let Some((_, rest)) = database_url.split_once("://") {
         // Unparsable URL: still hide whatever sits between `user:` and `@`.
         if let Some((userinfo, _)) = rest.rsplit_once('@') {
@@ -116,6 +131,31 @@ pub fn register_odbc_password(connection_string: &str) {
     }
 }
 
+/// Standard error with every registered secret removed: the log writer. Drivers' own diagnostics reach
+/// the log through odbc-api's `log` records, and may quote a user name that is also a password, or worse.
+/// tracing-subscriber writes each formatted event with one `write` call, so secrets are never split.
+pub struct RedactedStderr;
+
+impl std::io::Write for RedactedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
+    type Writer = RedactedStderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactedStderr
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,10 +166,12 @@ mod tests {
             "Driver={PostgreSQL Unicode};Server=db;Uid=wfm;PWD={s3cr;et}};x};Port=5432",
         );
         register_url_password("postgres://wfm:p%40ss%3Aword@db:5432/wfm");
-        let text = "failed: PWD={s3cr;et}};x} and s3cr;et};x and p%40ss%3Aword and p@ss:word";
+        register_url_password("postgres://wfm@db:5432/wfm?sslmode=require&password=Qu%3Dery-pw");
+        let text = "failed: PWD={s3cr;et}};x} and s3cr;et};x and p%40ss%3Aword and p@ss:word; Qu%3Dery-pw Qu=ery-pw";
         let out = redact(text);
         assert!(!out.contains("s3cr"), "{out}");
         assert!(!out.contains("p@ss"), "{out}");
         assert!(!out.contains("p%40ss"), "{out}");
+        assert!(!out.contains("Qu"), "{out}");
     }
 }

@@ -2,7 +2,7 @@
 
 pub mod time;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, SubsecRound};
 use chrono_tz::Tz;
 
 pub use time::{local_to_utc, parse_source_time, Fold, SourceTime};
@@ -122,8 +122,9 @@ pub fn validate<'a>(row: &RawRow<'a>, tz: Tz) -> Result<SourceSession<'a>, Rejec
         None => None,
         Some(b) => time(Field::EndedAt, b)?,
     };
-    let started_at = time::to_utc(tz, started, Fold::First);
-    let ended_at = ended.map(|e| time::to_utc(tz, e, Fold::NotBefore(started_at)));
+    // Microseconds: what both stores keep, so that a re-run compares equal to what it stored.
+    let started_at = time::to_utc(tz, started, Fold::First).trunc_subsecs(6);
+    let ended_at = ended.map(|e| time::to_utc(tz, e, Fold::NotBefore(started_at)).trunc_subsecs(6));
     if let Some(end) = ended_at {
         if end < started_at {
             return Err(Rejection::new(
@@ -263,6 +264,20 @@ mod tests {
         .unwrap();
         assert_eq!(s.started_at, dt("2026-10-25 00:40:00"));
         assert_eq!(s.ended_at, Some(dt("2026-10-25 01:10:00")));
+    }
+
+    #[test]
+    fn times_keep_microseconds_as_the_stores_do() {
+        let s = validate(
+            &row(Some("7"), None, Some("2026-07-01 10:00:00.123456789"), None),
+            paris(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.started_at,
+            NaiveDateTime::parse_from_str("2026-07-01 08:00:00.123456", "%Y-%m-%d %H:%M:%S%.f")
+                .unwrap()
+        );
     }
 
     #[test]

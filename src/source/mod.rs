@@ -78,9 +78,11 @@ pub fn read_sessions(
                 system.name
             ))
         })?;
+    let at = || format!("system {:?}: reading the result of {sql_file}", system.name);
     let columns = cursor
         .num_result_cols()
-        .map_err(|e| anyhow!(redact(&e.to_string())))?;
+        .map_err(|e| anyhow!(redact(&e.to_string())))
+        .with_context(at)?;
     if columns != 4 {
         let names = cursor
             .column_names()
@@ -98,10 +100,16 @@ pub fn read_sessions(
         system.batch_rows,
         [text, text, TIME_TEXT_BYTES, TIME_TEXT_BYTES],
     )
-    .context("allocating the fetch buffer")?;
+    .with_context(|| {
+        format!(
+            "system {:?}: allocating the fetch buffer of batch_rows = {} rows of max_text_bytes = {text} (lower them)",
+            system.name, system.batch_rows
+        )
+    })?;
     let mut block = cursor
         .bind_buffer(buffer)
-        .map_err(|e| anyhow!(redact(&e.to_string())))?;
+        .map_err(|e| anyhow!(redact(&e.to_string())))
+        .with_context(at)?;
     let mut read: u64 = 0;
     loop {
         let fetched = block.fetch_with_truncation_check(true).map_err(|e| {
