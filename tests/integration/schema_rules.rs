@@ -205,3 +205,73 @@ on_both_stores!(the_dba_queries_run_and_answer, |kind| {
         1
     );
 });
+
+#[test]
+fn sqlite_rules_hold_in_a_client_that_leaves_foreign_keys_off() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+
+    // Given a migrated SQLite WFM database opened the way the sqlite3 shell opens it (no PRAGMA)
+    let store = seeded(StoreKind::Sqlite);
+    let path = store.url.strip_prefix("sqlite://").unwrap().to_owned();
+    let mut plain = diesel::sqlite::SqliteConnection::establish(&path).unwrap();
+    let refuse = |c: &mut diesel::sqlite::SqliteConnection, sql: &str, needle: &str| {
+        let err = c.batch_execute(sql).expect_err(sql).to_string();
+        assert!(
+            err.contains(needle),
+            "{sql}\nwas refused with {err:?}, expected {needle:?}"
+        );
+    };
+    plain.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+
+    // Then the mapping references still hold
+    refuse(
+        &mut plain,
+        "UPDATE external_activity_codes SET activity_id = 99",
+        "external_activity_codes_activity_fk",
+    );
+    refuse(
+        &mut plain,
+        "INSERT INTO external_activity_codes (external_system_id, code, activity_id) VALUES (1, 'X', 99)",
+        "external_activity_codes_activity_fk",
+    );
+    refuse(
+        &mut plain,
+        "UPDATE external_agent_ids SET employee_id = 99",
+        "external_agent_ids_employee_fk",
+    );
+    refuse(&mut plain, "DELETE FROM activities WHERE id = 1", "Present");
+    plain
+        .batch_execute("UPDATE external_activity_codes SET activity_id = 2")
+        .unwrap();
+    refuse(
+        &mut plain,
+        "DELETE FROM activities WHERE id = 2",
+        "external_activity_codes_activity_fk",
+    );
+    plain
+        .batch_execute(
+            "UPDATE external_agent_ids SET employee_id = 10; DELETE FROM employees WHERE id = 10",
+        )
+        .unwrap();
+    assert_eq!(
+        store.count("SELECT COUNT(*) FROM external_agent_ids WHERE employee_id IS NULL"),
+        1,
+        "deleting an employee unmaps"
+    );
+
+    // And a session time has one spelling only, so a second spelling cannot slip past the unique key
+    plain
+        .batch_execute("INSERT INTO agent_sessions (external_system_id, external_agent_id, started_at) VALUES (1, 1, '2026-01-01 10:00:00')")
+        .unwrap();
+    refuse(
+        &mut plain,
+        "INSERT INTO agent_sessions (external_system_id, external_agent_id, started_at) VALUES (1, 1, '2026-01-01T10:00:00')",
+        "agent_sessions_time_format",
+    );
+    refuse(
+        &mut plain,
+        "DELETE FROM external_agent_ids WHERE id = 1",
+        "agent_sessions_agent_fk",
+    );
+}

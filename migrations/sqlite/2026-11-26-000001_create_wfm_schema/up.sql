@@ -1,6 +1,7 @@
 -- The WFM schema acdsync writes, SQLite flavour of migrations/postgres (same names, same rules).
 -- Timestamps are UTC, stored as text 'YYYY-MM-DD HH:MM:SS[.ffffff]' (what Diesel writes), so they sort and compare as text.
--- SQLite checks foreign keys only with PRAGMA foreign_keys = ON: acdsync sets it on every connection; so should a DBA's client.
+-- SQLite checks foreign keys only with PRAGMA foreign_keys = ON. acdsync sets it on every connection, but the stock
+-- sqlite3 shell does not: the triggers at the end enforce the mapping rules' references whatever the client.
 
 CREATE TABLE activities (
     id INTEGER PRIMARY KEY,
@@ -46,7 +47,8 @@ CREATE TABLE external_activity_codes (
     CONSTRAINT external_activity_codes_id_system_key UNIQUE (id, external_system_id),
     CONSTRAINT external_activity_codes_system_fk FOREIGN KEY (external_system_id) REFERENCES external_systems (id),
     CONSTRAINT external_activity_codes_activity_fk FOREIGN KEY (activity_id) REFERENCES activities (id),
-    CONSTRAINT external_activity_codes_seen_order CHECK (first_seen_at <= last_seen_at)
+    CONSTRAINT external_activity_codes_seen_order CHECK (first_seen_at <= last_seen_at),
+    CONSTRAINT external_activity_codes_time_format CHECK ((first_seen_at IS NULL OR first_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*') AND (last_seen_at IS NULL OR last_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*'))
 );
 CREATE INDEX external_activity_codes_activity_idx ON external_activity_codes (activity_id);
 
@@ -61,7 +63,8 @@ CREATE TABLE external_agent_ids (
     CONSTRAINT external_agent_ids_id_system_key UNIQUE (id, external_system_id),
     CONSTRAINT external_agent_ids_system_fk FOREIGN KEY (external_system_id) REFERENCES external_systems (id),
     CONSTRAINT external_agent_ids_employee_fk FOREIGN KEY (employee_id) REFERENCES employees (id) ON DELETE SET NULL,
-    CONSTRAINT external_agent_ids_seen_order CHECK (first_seen_at <= last_seen_at)
+    CONSTRAINT external_agent_ids_seen_order CHECK (first_seen_at <= last_seen_at),
+    CONSTRAINT external_agent_ids_time_format CHECK ((first_seen_at IS NULL OR first_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*') AND (last_seen_at IS NULL OR last_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*'))
 );
 CREATE INDEX external_agent_ids_employee_idx ON external_agent_ids (employee_id);
 
@@ -104,7 +107,9 @@ CREATE TABLE agent_sessions (
         REFERENCES external_agent_ids (id, external_system_id),
     CONSTRAINT agent_sessions_code_fk FOREIGN KEY (external_activity_code_id, external_system_id)
         REFERENCES external_activity_codes (id, external_system_id),
-    CONSTRAINT agent_sessions_end_after_start CHECK (ended_at IS NULL OR ended_at >= started_at)
+    CONSTRAINT agent_sessions_end_after_start CHECK (ended_at IS NULL OR ended_at >= started_at),
+    -- Text timestamps compare as text: one spelling only (UTC, 'YYYY-MM-DD HH:MM:SS[.ffffff]').
+    CONSTRAINT agent_sessions_time_format CHECK (started_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*' AND (ended_at IS NULL OR ended_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*'))
 );
 CREATE INDEX agent_sessions_open_idx ON agent_sessions (external_system_id, started_at) WHERE ended_at IS NULL;
 
@@ -138,3 +143,55 @@ JOIN external_systems es ON es.id = s.external_system_id
 JOIN external_agent_ids a ON a.id = s.external_agent_id
 LEFT JOIN external_activity_codes c ON c.id = s.external_activity_code_id
 JOIN activities act ON act.id = COALESCE(c.activity_id, 1);
+
+-- The references of the mapping rules, enforced even where PRAGMA foreign_keys is off (the sqlite3 shell's
+-- default). Each trigger is named after the PostgreSQL constraint it stands for.
+CREATE TRIGGER external_activity_codes_activity_fk_insert BEFORE INSERT ON external_activity_codes
+WHEN NEW.activity_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM activities WHERE id = NEW.activity_id)
+BEGIN
+    SELECT RAISE(ABORT, 'external_activity_codes_activity_fk: activity_id must name an existing activity');
+END;
+CREATE TRIGGER external_activity_codes_activity_fk_update BEFORE UPDATE OF activity_id ON external_activity_codes
+WHEN NEW.activity_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM activities WHERE id = NEW.activity_id)
+BEGIN
+    SELECT RAISE(ABORT, 'external_activity_codes_activity_fk: activity_id must name an existing activity');
+END;
+CREATE TRIGGER external_activity_codes_activity_fk_delete BEFORE DELETE ON activities
+WHEN OLD.id <> 1 AND EXISTS (SELECT 1 FROM external_activity_codes WHERE activity_id = OLD.id)
+BEGIN
+    SELECT RAISE(ABORT, 'external_activity_codes_activity_fk: activity codes are mapped to this activity; map them elsewhere first');
+END;
+CREATE TRIGGER external_agent_ids_employee_fk_insert BEFORE INSERT ON external_agent_ids
+WHEN NEW.employee_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM employees WHERE id = NEW.employee_id)
+BEGIN
+    SELECT RAISE(ABORT, 'external_agent_ids_employee_fk: employee_id must name an existing employee');
+END;
+CREATE TRIGGER external_agent_ids_employee_fk_update BEFORE UPDATE OF employee_id ON external_agent_ids
+WHEN NEW.employee_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM employees WHERE id = NEW.employee_id)
+BEGIN
+    SELECT RAISE(ABORT, 'external_agent_ids_employee_fk: employee_id must name an existing employee');
+END;
+CREATE TRIGGER external_agent_ids_employee_fk_delete AFTER DELETE ON employees
+BEGIN
+    UPDATE external_agent_ids SET employee_id = NULL WHERE employee_id = OLD.id;
+END;
+CREATE TRIGGER external_agent_ids_system_fk_insert BEFORE INSERT ON external_agent_ids
+WHEN NOT EXISTS (SELECT 1 FROM external_systems WHERE id = NEW.external_system_id)
+BEGIN
+    SELECT RAISE(ABORT, 'external_agent_ids_system_fk: external_system_id must name an existing external system');
+END;
+CREATE TRIGGER external_activity_codes_system_fk_insert BEFORE INSERT ON external_activity_codes
+WHEN NOT EXISTS (SELECT 1 FROM external_systems WHERE id = NEW.external_system_id)
+BEGIN
+    SELECT RAISE(ABORT, 'external_activity_codes_system_fk: external_system_id must name an existing external system');
+END;
+CREATE TRIGGER agent_sessions_agent_fk_delete BEFORE DELETE ON external_agent_ids
+WHEN EXISTS (SELECT 1 FROM agent_sessions WHERE external_agent_id = OLD.id)
+BEGIN
+    SELECT RAISE(ABORT, 'agent_sessions_agent_fk: sessions of this agent ID are stored; it cannot be deleted');
+END;
+CREATE TRIGGER agent_sessions_code_fk_delete BEFORE DELETE ON external_activity_codes
+WHEN EXISTS (SELECT 1 FROM agent_sessions WHERE external_activity_code_id = OLD.id)
+BEGIN
+    SELECT RAISE(ABORT, 'agent_sessions_code_fk: sessions with this code are stored; it cannot be deleted');
+END;
