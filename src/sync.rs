@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::ExternalSystemConfig;
 use crate::secrets::redact;
-use crate::sessions::{self, Field, Fold, RawRow, Rejection, SourceSession};
+use crate::sessions::{self, Field, Fold, RawRow, Rejection, SourceSession, SourceTime};
 use crate::source::{self, query::LocalBounds, Batch};
 use crate::store::models::*;
 use crate::store::ops::{StoredWindow, WfmOps, PRESENT_ACTIVITY_ID};
@@ -225,6 +225,40 @@ fn slot(s: &StoredSession) -> Slot {
     }
 }
 
+/// A row held back until the end of the result because a local time of it happens twice.
+struct RepeatedHourRow {
+    row_no: u64,
+    agent_id: String,
+    activity_code: Option<String>,
+    start: SourceTime,
+    end: Option<SourceTime>,
+    /// The four values as read, for `rejected_rows`.
+    raw: [Option<String>; 4],
+}
+
+impl RepeatedHourRow {
+    fn new(row_no: u64, raw: &RawRow<'_>, s: &SourceSession<'_>) -> Self {
+        RepeatedHourRow {
+            row_no,
+            agent_id: s.agent_id.to_owned(),
+            activity_code: s.activity_code.map(str::to_owned),
+            start: s.start,
+            end: s.end,
+            raw: Field::ALL.map(|f| raw.text(f)),
+        }
+    }
+
+    fn raw(&self) -> RawRow<'_> {
+        let b = |i: usize| self.raw[i].as_deref().map(str::as_bytes);
+        RawRow {
+            agent_id: b(0),
+            activity_code: b(1),
+            started_at: b(2),
+            ended_at: b(3),
+        }
+    }
+}
+
 /// Agent IDs or codes of a system, by their text, with the times this run saw them.
 struct Names {
     index: FxHashMap<String, usize>,
@@ -327,6 +361,7 @@ struct Merge<'w> {
     codes: Names,
     stored: FxHashMap<(i64, i64), Slot>,
     inserted: FxHashSet<(i64, i64)>,
+    repeated_hour: Vec<RepeatedHourRow>,
     inserts: Vec<NewSession>,
     updates: Vec<SessionChange>,
     rejected: Vec<NewRejectedRow>,
@@ -351,6 +386,7 @@ fn merge<C: WfmOps>(
         codes: Names::new(codes.into_iter()),
         stored: FxHashMap::default(),
         inserted: FxHashSet::default(),
+        repeated_hour: Vec::new(),
         inserts: Vec::with_capacity(WRITE_BATCH),
         updates: Vec::new(),
         rejected: Vec::new(),
@@ -370,6 +406,7 @@ fn merge<C: WfmOps>(
     tracing::debug!(system = %system.name, stored = m.stored.len(), "stored sessions in the window");
 
     m.counts.read = source::read_sessions(system, &window.local, |batch| m.batch(c, batch))?;
+    m.finish_repeated_hour(c)?;
     m.flush(c, true)?;
 
     let window_start = micros(window.start);
@@ -451,13 +488,66 @@ impl Merge<'_> {
         for i in 0..batch.len() {
             let row_no = batch.first_row + i as u64;
             let raw = batch.row(i);
-            match sessions::validate(&raw, self.tz)
-                .and_then(|s| self.window.outside(&s).map_or(Ok(s), Err))
-            {
-                Ok(s) => valid.push((row_no, raw, s)),
+            match sessions::validate(&raw, self.tz) {
+                // Rows of the hour the clocks go back wait for the agent's other rows of that hour.
+                Ok(s) if s.in_repeated_hour => self
+                    .repeated_hour
+                    .push(RepeatedHourRow::new(row_no, &raw, &s)),
+                Ok(s) => match self.window.outside(&s) {
+                    None => valid.push((row_no, raw, s)),
+                    Some(why) => self.reject(row_no, &raw, why),
+                },
                 Err(why) => self.reject(row_no, &raw, why),
             }
         }
+        self.merge_valid(c, valid)
+    }
+
+    /// The rows of the repeated hour, read again together (`sessions::resolve_repeated_hour`) and merged.
+    fn finish_repeated_hour<C: WfmOps>(&mut self, c: &mut C) -> anyhow::Result<()> {
+        let rows = std::mem::take(&mut self.repeated_hour);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<sessions::RepeatedHourSession> = rows
+            .iter()
+            .map(|r| sessions::RepeatedHourSession {
+                agent_id: r.agent_id.clone(),
+                start: r.start,
+                end: r.end,
+            })
+            .collect();
+        let times = sessions::resolve_repeated_hour(self.tz, &items);
+        let mut valid = Vec::with_capacity(rows.len());
+        for (r, (start, end)) in rows.iter().zip(times) {
+            let raw = r.raw();
+            let checked = sessions::checked_times(start, end).and_then(|(started_at, ended_at)| {
+                let s = SourceSession {
+                    agent_id: &r.agent_id,
+                    activity_code: r.activity_code.as_deref(),
+                    started_at,
+                    ended_at,
+                    start: r.start,
+                    end: r.end,
+                    in_repeated_hour: true,
+                };
+                self.window.outside(&s).map_or(Ok(s), Err)
+            });
+            match checked {
+                Ok(s) => valid.push((r.row_no, raw, s)),
+                Err(why) => self.reject(r.row_no, &raw, why),
+            }
+        }
+        self.merge_valid(c, valid)?;
+        self.flush(c, true)
+    }
+
+    /// Registers new names, then compares valid rows with the stored window and queues the writes.
+    fn merge_valid<C: WfmOps>(
+        &mut self,
+        c: &mut C,
+        valid: Vec<(u64, RawRow<'_>, SourceSession<'_>)>,
+    ) -> anyhow::Result<()> {
         self.register_new_names(c, &valid)?;
         self.load_missing_before_window(c, &valid)?;
 

@@ -64,6 +64,139 @@ pub struct SourceSession<'a> {
     pub activity_code: Option<&'a str>,
     pub started_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
+    /// The times as the source wrote them.
+    pub start: SourceTime,
+    pub end: Option<SourceTime>,
+    /// A local time of this row happens twice (the hour the clocks go back).
+    pub in_repeated_hour: bool,
+}
+
+/// A session of the repeated hour, as the source wrote it, for `resolve_repeated_hour`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepeatedHourSession {
+    pub agent_id: String,
+    pub start: SourceTime,
+    pub end: Option<SourceTime>,
+}
+
+/// Reads the sessions that touch a repeated hour using the agent's other sessions of that hour, in any
+/// order of the source's rows:
+/// - a start that equals the end of another session of the same agent (as written) is read as the same
+///   instant as that end: states follow each other (02:40 → 02:10, then 02:10 → 03:00);
+/// - any other start in the repeated hour is read as the first occurrence, unless that falls inside another
+///   session of the same agent, then as the second;
+/// - an end is read as the first occurrence unless that is before the session's start.
+///
+/// Returns the UTC start and end of each session, in the order given.
+pub fn resolve_repeated_hour(
+    tz: Tz,
+    sessions: &[RepeatedHourSession],
+) -> Vec<(NaiveDateTime, Option<NaiveDateTime>)> {
+    let n = sessions.len();
+    let simple_start = |i: usize| time::to_utc(tz, sessions[i].start, Fold::First).0;
+    let end_from = |i: usize, start: NaiveDateTime| {
+        sessions[i]
+            .end
+            .map(|e| time::to_utc(tz, e, Fold::NotBefore(start)).0)
+    };
+    let mut out: Vec<Option<(NaiveDateTime, Option<NaiveDateTime>)>> = vec![None; n];
+    let mut chained = vec![false; n];
+
+    let mut agents: Vec<&str> = sessions.iter().map(|s| s.agent_id.as_str()).collect();
+    agents.sort_unstable();
+    agents.dedup();
+    for agent in agents {
+        let group: Vec<usize> = (0..n).filter(|&i| sessions[i].agent_id == agent).collect();
+        let follows = |i: usize, j: usize| i != j && sessions[i].end == Some(sessions[j].start);
+        // Heads: sessions no other session of the agent ends into, earliest first.
+        let mut heads: Vec<usize> = group
+            .iter()
+            .copied()
+            .filter(|&j| !group.iter().any(|&i| follows(i, j)))
+            .collect();
+        heads.sort_by_key(|&h| simple_start(h));
+        let mut used = vec![false; n];
+        for head in heads {
+            // The longest chain of states from this head: where two sessions start at the same wall time
+            // (once in each pass), the right one is the one after which the chain goes on.
+            let mut best: Vec<usize> = Vec::new();
+            let mut path = vec![head];
+            let mut budget = 10_000u32;
+            longest_chain(
+                &group,
+                &follows,
+                &mut used,
+                &mut path,
+                &mut best,
+                &mut budget,
+            );
+            let mut t = simple_start(head);
+            for (k, &i) in best.iter().enumerate() {
+                let end = end_from(i, t);
+                out[i] = Some((t, end));
+                used[i] = true;
+                chained[i] = k > 0;
+                match end {
+                    Some(e) => t = e,
+                    None => break,
+                }
+            }
+        }
+    }
+    // Sessions in no chain (a cycle of equal times): the simple rule.
+    let mut out: Vec<(NaiveDateTime, Option<NaiveDateTime>)> = (0..n)
+        .map(|i| out[i].unwrap_or_else(|| (simple_start(i), end_from(i, simple_start(i)))))
+        .collect();
+    // An unchained start whose first reading falls inside another session of the agent: the second reading.
+    for i in 0..n {
+        let SourceTime::Local(local) = sessions[i].start else {
+            continue;
+        };
+        let Some((first, second)) = time::both_readings(tz, local) else {
+            continue;
+        };
+        if chained[i] || out[i].0 != first {
+            continue;
+        }
+        let inside_another = (0..n).any(|j| {
+            j != i
+                && sessions[j].agent_id == sessions[i].agent_id
+                && out[j].0 <= first
+                && out[j].1.is_some_and(|e| first < e)
+        });
+        if inside_another {
+            out[i] = (second, end_from(i, second));
+        }
+    }
+    out
+}
+
+/// Depth-first search for the longest chain of states extending `path`, within a step budget.
+fn longest_chain(
+    group: &[usize],
+    follows: &dyn Fn(usize, usize) -> bool,
+    used: &mut [bool],
+    path: &mut Vec<usize>,
+    best: &mut Vec<usize>,
+    budget: &mut u32,
+) {
+    if path.len() > best.len() {
+        best.clone_from(path);
+    }
+    if *budget == 0 || best.len() == group.len() {
+        return;
+    }
+    *budget -= 1;
+    let last = *path.last().expect("a path starts with its head");
+    used[last] = true;
+    for &j in group {
+        if !used[j] && !path.contains(&j) && follows(last, j) {
+            path.push(j);
+            longest_chain(group, follows, used, path, best, budget);
+            path.pop();
+        }
+    }
+    used[last] = false;
 }
 
 /// Why a row cannot be imported.
@@ -98,7 +231,28 @@ fn time(field: Field, bytes: &[u8]) -> Result<Option<SourceTime>, Rejection> {
         .map_err(|e| Rejection::new(field, e))
 }
 
+/// Times to the microsecond (what both stores keep, so that a re-run compares equal to what it stored),
+/// and an end that is not before its start.
+pub fn checked_times(
+    started_at: NaiveDateTime,
+    ended_at: Option<NaiveDateTime>,
+) -> Result<(NaiveDateTime, Option<NaiveDateTime>), Rejection> {
+    let started_at = started_at.trunc_subsecs(6);
+    let ended_at = ended_at.map(|e| e.trunc_subsecs(6));
+    match ended_at {
+        Some(end) if end < started_at => Err(Rejection::new(
+            Field::EndedAt,
+            format!("ends before it starts ({end} UTC < {started_at} UTC)"),
+        )),
+        _ => Ok((started_at, ended_at)),
+    }
+}
+
 /// Checks one row and converts its times to UTC with the system's zone.
+///
+/// A row with a local time in a repeated hour (clocks going back) comes back with `in_repeated_hour` set and
+/// its times read by the simple rule; the caller may read them again with `resolve_repeated_hour`, which
+/// looks at the agent's other sessions of that hour.
 ///
 /// Text is trimmed (CHAR columns pad with blanks); an empty code or end is the same as NULL.
 pub fn validate<'a>(row: &RawRow<'a>, tz: Tz) -> Result<SourceSession<'a>, Rejection> {
@@ -122,22 +276,23 @@ pub fn validate<'a>(row: &RawRow<'a>, tz: Tz) -> Result<SourceSession<'a>, Rejec
         None => None,
         Some(b) => time(Field::EndedAt, b)?,
     };
-    // Microseconds: what both stores keep, so that a re-run compares equal to what it stored.
-    let started_at = time::to_utc(tz, started, Fold::First).trunc_subsecs(6);
-    let ended_at = ended.map(|e| time::to_utc(tz, e, Fold::NotBefore(started_at)).trunc_subsecs(6));
-    if let Some(end) = ended_at {
-        if end < started_at {
-            return Err(Rejection::new(
-                Field::EndedAt,
-                format!("ends before it starts ({end} UTC < {started_at} UTC)"),
-            ));
+    let (started_at, start_repeats) = time::to_utc(tz, started, Fold::First);
+    let (ended_at, end_repeats) = match ended {
+        None => (None, false),
+        Some(e) => {
+            let (t, r) = time::to_utc(tz, e, Fold::NotBefore(started_at));
+            (Some(t), r)
         }
-    }
+    };
+    let (started_at, ended_at) = checked_times(started_at, ended_at)?;
     Ok(SourceSession {
         agent_id,
         activity_code,
         started_at,
         ended_at,
+        start: started,
+        end: ended,
+        in_repeated_hour: start_repeats || end_repeats,
     })
 }
 
@@ -290,6 +445,59 @@ mod tests {
         assert_eq!(s.started_at, dt("2026-07-01 10:00:00"));
     }
 
+    fn local(s: &str) -> SourceTime {
+        SourceTime::Local(dt(s))
+    }
+
+    fn rh(agent: &str, start: &str, end: Option<&str>) -> RepeatedHourSession {
+        RepeatedHourSession {
+            agent_id: agent.into(),
+            start: local(start),
+            end: end.map(local),
+        }
+    }
+
+    #[test]
+    fn states_that_follow_each_other_through_the_repeated_hour_are_read_in_sequence_in_any_order() {
+        let day = [
+            rh("7", "2026-10-25 02:10:00", Some("2026-10-25 03:00:00")),
+            rh("7", "2026-10-25 01:30:00", Some("2026-10-25 02:40:00")),
+            rh("7", "2026-10-25 02:40:00", Some("2026-10-25 02:10:00")),
+        ];
+        let got = resolve_repeated_hour(paris(), &day);
+        assert_eq!(
+            got,
+            [
+                (dt("2026-10-25 01:10:00"), Some(dt("2026-10-25 02:00:00"))),
+                (dt("2026-10-24 23:30:00"), Some(dt("2026-10-25 00:40:00"))),
+                (dt("2026-10-25 00:40:00"), Some(dt("2026-10-25 01:10:00"))),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_login_in_the_second_pass_after_a_gap_is_not_laid_over_the_first_pass() {
+        let day = [
+            rh("7", "2026-10-25 02:00:00", Some("2026-10-25 02:50:00")),
+            rh("7", "2026-10-25 02:20:00", Some("2026-10-25 02:45:00")),
+            rh("8", "2026-10-25 02:20:00", None),
+        ];
+        let got = resolve_repeated_hour(paris(), &day);
+        assert_eq!(
+            got[0],
+            (dt("2026-10-25 00:00:00"), Some(dt("2026-10-25 00:50:00")))
+        );
+        assert_eq!(
+            got[1],
+            (dt("2026-10-25 01:20:00"), Some(dt("2026-10-25 01:45:00")))
+        );
+        assert_eq!(
+            got[2],
+            (dt("2026-10-25 00:20:00"), None),
+            "another agent's sessions do not count"
+        );
+    }
+
     proptest! {
         /// Local to UTC moves a time by the zone's offset (or less, inside the spring gap), and a session
         /// whose local end is not before its local start is never rejected for ending first, any day of the year.
@@ -305,6 +513,47 @@ mod tests {
             prop_assert!(s.ended_at.unwrap() >= s.started_at);
             let shift = (start - s.started_at).num_minutes();
             prop_assert!((60..=120).contains(&shift), "offset {shift} min");
+        }
+
+        /// States that follow each other across the autumn change, written as local wall time and given in
+        /// any order, are read back to the instants they happened: no overlap, no gap.
+        #[test]
+        fn a_chain_of_states_across_the_autumn_change_is_read_back_exactly(
+            lengths in proptest::collection::vec(5i64..50, 2..12),
+            rotate in 0usize..12,
+        ) {
+            let tz = paris();
+            let mut t = dt("2026-10-24 23:40:00");
+            let mut truth = Vec::new();
+            for m in &lengths {
+                let end = t + chrono::Duration::minutes(*m);
+                truth.push((t, end));
+                t = end;
+            }
+            let wall = |u: NaiveDateTime| SourceTime::Local(chrono::TimeZone::from_utc_datetime(&tz, &u).naive_local());
+            let mut items: Vec<(usize, RepeatedHourSession)> = truth
+                .iter()
+                .enumerate()
+                .map(|(i, (s, e))| (i, RepeatedHourSession { agent_id: "a".into(), start: wall(*s), end: Some(wall(*e)) }))
+                .collect();
+            let k = rotate % items.len();
+            items.rotate_left(k);
+            let got = resolve_repeated_hour(tz, &items.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
+            // In any order: the states tile the time they covered, no overlap, no gap. (Wall times alone can
+            // fit two tilings, e.g. 02:00-02:14 once and 02:00-02:05-02:14 in the other pass.)
+            let mut got_sorted: Vec<_> = got.iter().map(|(s, e)| (*s, e.unwrap())).collect();
+            got_sorted.sort();
+            prop_assert_eq!(got_sorted[0].0, truth[0].0);
+            prop_assert_eq!(got_sorted.last().unwrap().1, truth.last().unwrap().1);
+            for w in got_sorted.windows(2) {
+                prop_assert_eq!(w[0].1, w[1].0, "contiguous: {:?}", got_sorted);
+            }
+            // In source order (rows in the order they happened), each row is read back exactly.
+            if k == 0 {
+                for ((i, _), (s, e)) in items.iter().zip(got) {
+                    prop_assert_eq!((s, e), (truth[*i].0, Some(truth[*i].1)), "state {}", i);
+                }
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, Ti
 use chrono_tz::Tz;
 
 /// A timestamp as the source wrote it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SourceTime {
     /// Wall-clock time of the system's zone.
     Local(NaiveDateTime),
@@ -139,14 +139,33 @@ pub enum Fold {
 
 /// Local wall time of `tz` to UTC, by the rules at the top of this file.
 pub fn local_to_utc(tz: Tz, local: NaiveDateTime, fold: Fold) -> NaiveDateTime {
+    local_to_utc_noting_repeats(tz, local, fold).0
+}
+
+/// As `local_to_utc`, and whether `local` is in a repeated hour (it happens twice).
+pub fn local_to_utc_noting_repeats(
+    tz: Tz,
+    local: NaiveDateTime,
+    fold: Fold,
+) -> (NaiveDateTime, bool) {
     use chrono::LocalResult;
     match tz.from_local_datetime(&local) {
-        LocalResult::Single(t) => t.naive_utc(),
+        LocalResult::Single(t) => (t.naive_utc(), false),
         LocalResult::Ambiguous(first, second) => match fold {
-            Fold::NotBefore(start) if first.naive_utc() < start => second.naive_utc(),
-            _ => first.naive_utc(),
+            Fold::NotBefore(start) if first.naive_utc() < start => (second.naive_utc(), true),
+            _ => (first.naive_utc(), true),
         },
-        LocalResult::None => gap_transition(tz, local),
+        LocalResult::None => (gap_transition(tz, local), false),
+    }
+}
+
+/// The two readings of a local time in a repeated hour, or `None` if it happens once.
+pub fn both_readings(tz: Tz, local: NaiveDateTime) -> Option<(NaiveDateTime, NaiveDateTime)> {
+    match tz.from_local_datetime(&local) {
+        chrono::LocalResult::Ambiguous(first, second) => {
+            Some((first.naive_utc(), second.naive_utc()))
+        }
+        _ => None,
     }
 }
 
@@ -185,11 +204,11 @@ fn gap_transition(tz: Tz, local: NaiveDateTime) -> NaiveDateTime {
     at(hi)
 }
 
-/// A source time to UTC.
-pub fn to_utc(tz: Tz, t: SourceTime, fold: Fold) -> NaiveDateTime {
+/// A source time to UTC, and whether it was a local time in a repeated hour.
+pub fn to_utc(tz: Tz, t: SourceTime, fold: Fold) -> (NaiveDateTime, bool) {
     match t {
-        SourceTime::Utc(u) => u,
-        SourceTime::Local(l) => local_to_utc(tz, l, fold),
+        SourceTime::Utc(u) => (u, false),
+        SourceTime::Local(l) => local_to_utc_noting_repeats(tz, l, fold),
     }
 }
 

@@ -349,7 +349,14 @@ on_both_stores!(paris_dst_days_convert_local_time_right, |kind| {
             "2026-03-29 03:15:00",
             Some("2026-03-29 23:59:00"),
         ),
-        // 25 October: 03:00 -> 02:00. A pause from 02:40 (summer) to 02:10 (winter), then on.
+        // 25 October: 03:00 -> 02:00. A pause from 02:40 (summer) to 02:10 (winter), then on from 02:10
+        // (winter), rows deliberately not in time order.
+        row(
+            "2",
+            None,
+            "2026-10-25 02:10:00",
+            Some("2026-10-25 04:00:00"),
+        ),
         row(
             "2",
             None,
@@ -362,12 +369,14 @@ on_both_stores!(paris_dst_days_convert_local_time_right, |kind| {
             "2026-10-25 02:40:00",
             Some("2026-10-25 02:10:00"),
         ),
+        // Agent 3 logs out at 02:50 (summer) and back in at 02:20 (winter).
         row(
-            "2",
+            "3",
             None,
-            "2026-10-25 03:00:00",
-            Some("2026-10-25 04:00:00"),
+            "2026-10-25 02:00:00",
+            Some("2026-10-25 02:50:00"),
         ),
+        row("3", None, "2026-10-25 02:20:00", None),
     ]);
     let system = source.system("paris", PARIS, WindowParameters::Literal);
 
@@ -376,21 +385,35 @@ on_both_stores!(paris_dst_days_convert_local_time_right, |kind| {
     let autumn = store.sync(&system, day("2026-10-25")).unwrap();
 
     // Then the 23-hour and 25-hour days hold the right UTC times
-    assert_eq!((spring.counts.inserted, autumn.counts.inserted), (3, 3));
+    assert_eq!((spring.counts.inserted, autumn.counts.inserted), (3, 5));
+    let again = store.sync(&system, day("2026-10-25")).unwrap();
+    assert_eq!(
+        (
+            again.counts.inserted,
+            again.counts.updated,
+            again.counts.deleted,
+            again.counts.unchanged
+        ),
+        (0, 0, 0, 5),
+        "the repeated hour reads the same way every time"
+    );
     let v = store.view();
     let times: Vec<_> = v
         .iter()
-        .map(|s| (s.started_at, s.ended_at.unwrap()))
+        .map(|s| (s.agent.as_str(), s.started_at, s.ended_at))
         .collect();
+    let closed = |a, s, e| (a, t(s), Some(t(e)));
     assert_eq!(
         times,
         [
-            (t("2026-03-28 23:30:00"), t("2026-03-29 00:45:00")),
-            (t("2026-03-29 00:45:00"), t("2026-03-29 01:15:00")),
-            (t("2026-03-29 01:15:00"), t("2026-03-29 21:59:00")),
-            (t("2026-10-24 23:30:00"), t("2026-10-25 00:40:00")),
-            (t("2026-10-25 00:40:00"), t("2026-10-25 01:10:00")),
-            (t("2026-10-25 02:00:00"), t("2026-10-25 03:00:00")),
+            closed("1", "2026-03-28 23:30:00", "2026-03-29 00:45:00"),
+            closed("1", "2026-03-29 00:45:00", "2026-03-29 01:15:00"),
+            closed("1", "2026-03-29 01:15:00", "2026-03-29 21:59:00"),
+            closed("2", "2026-10-24 23:30:00", "2026-10-25 00:40:00"),
+            closed("2", "2026-10-25 00:40:00", "2026-10-25 01:10:00"),
+            closed("2", "2026-10-25 01:10:00", "2026-10-25 03:00:00"),
+            closed("3", "2026-10-25 00:00:00", "2026-10-25 00:50:00"),
+            ("3", t("2026-10-25 01:20:00"), None),
         ]
     );
     assert_eq!(
@@ -399,7 +422,7 @@ on_both_stores!(paris_dst_days_convert_local_time_right, |kind| {
                  (first_day = '2026-03-29' AND window_start = '2026-03-28 23:00:00' AND window_end = '2026-03-29 22:00:00') \
                  OR (first_day = '2026-10-25' AND window_start = '2026-10-24 22:00:00' AND window_end = '2026-10-25 23:00:00')"
             ),
-            2,
+            3,
             "the 23-hour and 25-hour windows are recorded in UTC"
         );
 });
