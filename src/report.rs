@@ -62,6 +62,13 @@ pub fn render(r: &RunReport) -> String {
             list(&r.new_activity_codes, 20)
         );
     }
+    if let Some(day) = r.stale_open_since {
+        let _ = writeln!(
+            s,
+            "  {} session(s) begun before the window are stored open but no longer returned: sync --date {day} to close them",
+            r.stale_open
+        );
+    }
     if c.rejected > 0 {
         let _ = writeln!(
             s,

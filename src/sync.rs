@@ -120,6 +120,10 @@ pub struct RunReport {
     pub new_agent_ids: Vec<String>,
     pub unmapped_agent_ids: i64,
     pub rejected: Vec<RejectedSample>,
+    /// Sessions of an earlier day stored open that the source no longer returns for this window, and the
+    /// earliest local day they began: a sync of that day closes them.
+    pub stale_open: usize,
+    pub stale_open_since: Option<NaiveDate>,
 }
 
 /// How many rejected rows and new names a report keeps for display.
@@ -419,6 +423,27 @@ fn merge<C: WfmOps>(
     m.counts.deleted = c
         .delete_sessions(&gone)
         .context("deleting sessions the source no longer returns")? as u64;
+    // Sessions of an earlier day stored open that the source no longer says overlap this window: they
+    // ended before it (or were removed). Only a sync of their own day can say how; tell the operator.
+    let stale_open: Vec<i64> = m
+        .stored
+        .iter()
+        .filter(|((_, start), slot)| !slot.seen && *start < window_start && slot.end == OPEN)
+        .map(|((_, start), _)| *start)
+        .collect();
+    let stale_open_since = stale_open
+        .iter()
+        .min()
+        .and_then(|t| chrono::DateTime::from_timestamp_micros(*t))
+        .map(|t| t.with_timezone(&system.time_zone).date_naive());
+    if let Some(day) = stale_open_since {
+        tracing::warn!(
+            system = %system.name,
+            sessions = stale_open.len(),
+            since = %day,
+            "sessions stored open before the window are no longer returned by the source; sync {day} to close them"
+        );
+    }
     c.update_agents_seen(&m.agents.seen_changes())
         .context("updating first/last-seen times of agent IDs")?;
     c.update_codes_seen(&m.codes.seen_changes())
@@ -453,6 +478,8 @@ fn merge<C: WfmOps>(
         new_activity_codes: m.codes.new_names(),
         new_agent_ids: m.agents.new_names(),
         unmapped_agent_ids: unmapped,
+        stale_open: stale_open.len(),
+        stale_open_since,
         rejected: m
             .rejected
             .iter()

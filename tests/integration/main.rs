@@ -631,3 +631,44 @@ on_both_stores!(
         assert_eq!(v[0].ended_at, Some(t("2026-01-15 23:30:00")));
     }
 );
+
+on_both_stores!(
+    a_session_stored_open_that_ended_before_midnight_is_reported_until_its_day_is_synced,
+    |kind| {
+        // Given an evening session stored open at the last sync of the day
+        let store = TestStore::new(kind);
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&[row("4", None, "2026-01-15 22:00:00", None)]);
+        let system = source.system("paris", PARIS, WindowParameters::Literal);
+        store.sync(&system, day("2026-01-15")).unwrap();
+
+        // When it ends before midnight and only the next day is synced
+        source.set_rows(&[row(
+            "4",
+            None,
+            "2026-01-15 22:00:00",
+            Some("2026-01-15 23:58:00"),
+        )]);
+        let next = store.sync(&system, day("2026-01-16")).unwrap();
+
+        // Then the next day's sync leaves it alone but says which day to sync
+        assert_eq!(
+            (next.counts.read, next.counts.updated, next.counts.deleted),
+            (0, 0, 0)
+        );
+        assert_eq!(
+            (next.stale_open, next.stale_open_since),
+            (1, Some(day("2026-01-15").first))
+        );
+        assert!(acdsync::report::render(&next).contains("sync --date 2026-01-15 to close them"));
+
+        // And syncing that day closes it
+        let fixed = store.sync(&system, day("2026-01-15")).unwrap();
+        assert_eq!(fixed.counts.updated, 1);
+        assert_eq!(store.view()[0].ended_at, Some(t("2026-01-15 22:58:00")));
+        assert_eq!(
+            store.sync(&system, day("2026-01-16")).unwrap().stale_open,
+            0
+        );
+    }
+);
