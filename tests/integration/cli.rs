@@ -204,29 +204,9 @@ fn an_unreachable_source_exits_69_and_no_password_is_printed_or_stored() {
     );
 }
 
-#[test]
-fn a_password_in_the_url_query_is_not_printed() {
+/// `acdsync migrate --database-url URL` for a URL it cannot connect with: exit code 69, and its stderr.
+fn migrate_cannot_connect(url: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let url = "postgres://postgres@127.0.0.1:5432/no_such_db_acdsync?password=Canary-Query-pw";
-    let out = acdsync()
-        .arg("--config")
-        .arg(dir.path().join("none.toml"))
-        .args(["migrate", "--database-url", url])
-        .assert()
-        .code(69);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(stderr.contains("no_such_db_acdsync"), "{stderr}");
-    assert!(
-        !stderr.contains("Canary-Query"),
-        "the password leaked: {stderr}"
-    );
-}
-
-#[test]
-fn a_bad_wfm_url_password_is_not_printed() {
-    let dir = tempfile::tempdir().unwrap();
-    // libpq quotes a malformed percent-encoded token in its error.
-    let url = "postgres://postgres:s3cr%ZZet@127.0.0.1:5432/postgres";
     let out = acdsync()
         .arg("--config")
         .arg(dir.path().join("none.toml"))
@@ -238,6 +218,25 @@ fn a_bad_wfm_url_password_is_not_printed() {
         stderr.contains("cannot connect to the WFM database"),
         "{stderr}"
     );
+    stderr
+}
+
+#[test]
+fn a_password_in_the_url_query_is_not_printed() {
+    let stderr = migrate_cannot_connect(
+        "postgres://postgres@127.0.0.1:5432/no_such_db_acdsync?password=Canary-Query-pw",
+    );
+    assert!(stderr.contains("no_such_db_acdsync"), "{stderr}");
+    assert!(
+        !stderr.contains("Canary-Query"),
+        "the password leaked: {stderr}"
+    );
+}
+
+#[test]
+fn a_bad_wfm_url_password_is_not_printed() {
+    // libpq quotes a malformed percent-encoded token in its error.
+    let stderr = migrate_cannot_connect("postgres://postgres:s3cr%ZZet@127.0.0.1:5432/postgres");
     assert!(!stderr.contains("s3cr"), "the password leaked: {stderr}");
 }
 
