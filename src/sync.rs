@@ -544,7 +544,46 @@ impl Merge<'_> {
                 end: r.end,
             })
             .collect();
-        let times = sessions::resolve_repeated_hour(self.tz, &items);
+        // Which reading of an ambiguous start is already stored: fetch both candidates of starts that lie
+        // before the window (those in it are loaded already), so every window reads a row the same way.
+        let mut probe: Vec<(i64, NaiveDateTime)> = Vec::new();
+        for r in &rows {
+            let (SourceTime::Local(local), Some(agent)) = (r.start, self.agents.get(&r.agent_id))
+            else {
+                continue;
+            };
+            let Some((first, second)) = sessions::time::both_readings(self.tz, local) else {
+                continue;
+            };
+            let id = self.agents.entries[agent].id;
+            for t in [first, second] {
+                if t < self.window.start && !self.stored.contains_key(&(id, micros(t))) {
+                    probe.push((id, t));
+                }
+            }
+        }
+        if !probe.is_empty() {
+            let found = c
+                .load_sessions_at(self.system_id, &probe)
+                .context("loading sessions of the repeated hour")?;
+            for s in found {
+                self.stored
+                    .insert((s.external_agent_id, micros(s.started_at)), slot(&s));
+            }
+        }
+        let stored_reading = |agent: &str, first: NaiveDateTime, second: NaiveDateTime| {
+            let id = self.agents.entries[self.agents.get(agent)?].id;
+            let has = |t: NaiveDateTime| {
+                let key = (id, micros(t));
+                self.stored.contains_key(&key) || self.inserted.contains(&key)
+            };
+            match (has(first), has(second)) {
+                (true, false) => Some(first),
+                (false, true) => Some(second),
+                _ => None,
+            }
+        };
+        let times = sessions::resolve_repeated_hour(self.tz, &items, &stored_reading);
         let mut valid = Vec::with_capacity(rows.len());
         for (r, (start, end)) in rows.iter().zip(times) {
             let raw = r.raw();

@@ -81,17 +81,21 @@ pub struct RepeatedHourSession {
 
 /// Reads the sessions that touch a repeated hour using the agent's other sessions of that hour, in any
 /// order of the source's rows:
-/// - a start that equals the end of another session of the same agent (as written) is read as the same
-///   instant as that end: states follow each other (02:40 → 02:10, then 02:10 → 03:00);
-/// - any other start in the repeated hour is read as the first occurrence, unless that falls inside another
-///   session of the same agent, then as the second;
+/// - states that follow each other are chained: a start written the same as the end of another session of
+///   the same agent is the same instant as that end;
+/// - the first state of a chain starting in the repeated hour takes the reading `stored` names (the one a
+///   previous sync stored, so that windows which see fewer rows read it the same way); otherwise the first
+///   occurrence, unless that falls inside another session of the same agent, then the second;
 /// - an end is read as the first occurrence unless that is before the session's start.
 ///
+/// `stored(agent, first, second)` answers which of the two readings of a start is already stored, if one is.
 /// Returns the UTC start and end of each session, in the order given.
 pub fn resolve_repeated_hour(
     tz: Tz,
     sessions: &[RepeatedHourSession],
+    stored: &dyn Fn(&str, NaiveDateTime, NaiveDateTime) -> Option<NaiveDateTime>,
 ) -> Vec<(NaiveDateTime, Option<NaiveDateTime>)> {
+    use std::collections::HashMap;
     let n = sessions.len();
     let simple_start = |i: usize| time::to_utc(tz, sessions[i].start, Fold::First).0;
     let end_from = |i: usize, start: NaiveDateTime| {
@@ -99,14 +103,30 @@ pub fn resolve_repeated_hour(
             .end
             .map(|e| time::to_utc(tz, e, Fold::NotBefore(start)).0)
     };
-    let mut out: Vec<Option<(NaiveDateTime, Option<NaiveDateTime>)>> = vec![None; n];
-    let mut chained = vec![false; n];
+    // Walks a chain from a start instant: each state starts where the one before it ended.
+    let walk = |chain: &[usize],
+                from: NaiveDateTime,
+                out: &mut [(NaiveDateTime, Option<NaiveDateTime>)]| {
+        let mut t = from;
+        for &i in chain {
+            let end = end_from(i, t);
+            out[i] = (t, end);
+            match end {
+                Some(e) => t = e,
+                None => t = simple_start(i),
+            }
+        }
+    };
+    let mut out: Vec<(NaiveDateTime, Option<NaiveDateTime>)> =
+        (0..n).map(|i| (simple_start(i), None)).collect();
 
-    let mut agents: Vec<&str> = sessions.iter().map(|s| s.agent_id.as_str()).collect();
+    let mut by_agent: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in sessions.iter().enumerate() {
+        by_agent.entry(s.agent_id.as_str()).or_default().push(i);
+    }
+    let mut agents: Vec<(&str, Vec<usize>)> = by_agent.into_iter().collect();
     agents.sort_unstable();
-    agents.dedup();
-    for agent in agents {
-        let group: Vec<usize> = (0..n).filter(|&i| sessions[i].agent_id == agent).collect();
+    for (agent, group) in agents {
         let follows = |i: usize, j: usize| i != j && sessions[i].end == Some(sessions[j].start);
         // Heads: sessions no other session of the agent ends into, earliest first.
         let mut heads: Vec<usize> = group
@@ -116,56 +136,52 @@ pub fn resolve_repeated_hour(
             .collect();
         heads.sort_by_key(|&h| simple_start(h));
         let mut used = vec![false; n];
+        let mut chains: Vec<Vec<usize>> = Vec::new();
         for head in heads {
-            // The longest chain of states from this head: where two sessions start at the same wall time
-            // (once in each pass), the right one is the one after which the chain goes on.
+            // The longest chain from this head: where two sessions start at the same wall time (once in each
+            // pass), the right one is the one after which the chain goes on.
             let mut best: Vec<usize> = Vec::new();
             let mut path = vec![head];
             let mut budget = 10_000u32;
-            longest_chain(
-                &group,
-                &follows,
-                &mut used,
-                &mut path,
-                &mut best,
-                &mut budget,
-            );
-            let mut t = simple_start(head);
-            for (k, &i) in best.iter().enumerate() {
-                let end = end_from(i, t);
-                out[i] = Some((t, end));
+            longest_chain(&group, &follows, &used, &mut path, &mut best, &mut budget);
+            for &i in &best {
                 used[i] = true;
-                chained[i] = k > 0;
-                match end {
-                    Some(e) => t = e,
-                    None => break,
+            }
+            chains.push(best);
+        }
+        // Sessions in no chain (a cycle of equal times) stand alone.
+        chains.extend(group.iter().filter(|&&i| !used[i]).map(|&i| vec![i]));
+
+        // Each chain from its head's reading: what is stored, else the first occurrence for now.
+        let mut open_question: Vec<(usize, NaiveDateTime)> = Vec::new();
+        for (c, chain) in chains.iter().enumerate() {
+            let head = chain[0];
+            let mut from = simple_start(head);
+            if let SourceTime::Local(local) = sessions[head].start {
+                if let Some((first, second)) = time::both_readings(tz, local) {
+                    match stored(agent, first, second) {
+                        Some(t) => from = t,
+                        None => open_question.push((c, second)),
+                    }
                 }
             }
+            walk(chain, from, &mut out);
         }
-    }
-    // Sessions in no chain (a cycle of equal times): the simple rule.
-    let mut out: Vec<(NaiveDateTime, Option<NaiveDateTime>)> = (0..n)
-        .map(|i| out[i].unwrap_or_else(|| (simple_start(i), end_from(i, simple_start(i)))))
-        .collect();
-    // An unchained start whose first reading falls inside another session of the agent: the second reading.
-    for i in 0..n {
-        let SourceTime::Local(local) = sessions[i].start else {
-            continue;
-        };
-        let Some((first, second)) = time::both_readings(tz, local) else {
-            continue;
-        };
-        if chained[i] || out[i].0 != first {
-            continue;
-        }
-        let inside_another = (0..n).any(|j| {
-            j != i
-                && sessions[j].agent_id == sessions[i].agent_id
-                && out[j].0 <= first
-                && out[j].1.is_some_and(|e| first < e)
-        });
-        if inside_another {
-            out[i] = (second, end_from(i, second));
+        // A chain whose first reading starts inside another chain's session of the agent: the second pass.
+        for (c, second) in open_question {
+            let head_start = out[chains[c][0]].0;
+            let inside_another = chains
+                .iter()
+                .enumerate()
+                .filter(|(d, _)| *d != c)
+                .flat_map(|(_, ch)| ch.iter())
+                .any(|&j| {
+                    let (s, e) = out[j];
+                    s <= head_start && e.is_some_and(|e| head_start < e)
+                });
+            if inside_another {
+                walk(&chains[c], second, &mut out);
+            }
         }
     }
     out
@@ -175,7 +191,7 @@ pub fn resolve_repeated_hour(
 fn longest_chain(
     group: &[usize],
     follows: &dyn Fn(usize, usize) -> bool,
-    used: &mut [bool],
+    used: &[bool],
     path: &mut Vec<usize>,
     best: &mut Vec<usize>,
     budget: &mut u32,
@@ -188,7 +204,6 @@ fn longest_chain(
     }
     *budget -= 1;
     let last = *path.last().expect("a path starts with its head");
-    used[last] = true;
     for &j in group {
         if !used[j] && !path.contains(&j) && follows(last, j) {
             path.push(j);
@@ -196,7 +211,6 @@ fn longest_chain(
             path.pop();
         }
     }
-    used[last] = false;
 }
 
 /// Why a row cannot be imported.
@@ -464,7 +478,7 @@ mod tests {
             rh("7", "2026-10-25 01:30:00", Some("2026-10-25 02:40:00")),
             rh("7", "2026-10-25 02:40:00", Some("2026-10-25 02:10:00")),
         ];
-        let got = resolve_repeated_hour(paris(), &day);
+        let got = resolve_repeated_hour(paris(), &day, &|_, _, _| None);
         assert_eq!(
             got,
             [
@@ -482,7 +496,7 @@ mod tests {
             rh("7", "2026-10-25 02:20:00", Some("2026-10-25 02:45:00")),
             rh("8", "2026-10-25 02:20:00", None),
         ];
-        let got = resolve_repeated_hour(paris(), &day);
+        let got = resolve_repeated_hour(paris(), &day, &|_, _, _| None);
         assert_eq!(
             got[0],
             (dt("2026-10-25 00:00:00"), Some(dt("2026-10-25 00:50:00")))
@@ -496,6 +510,33 @@ mod tests {
             (dt("2026-10-25 00:20:00"), None),
             "another agent's sessions do not count"
         );
+    }
+
+    #[test]
+    fn a_chain_that_starts_in_the_second_pass_moves_whole() {
+        let day = [
+            rh("7", "2026-10-25 02:00:00", Some("2026-10-25 02:50:00")),
+            rh("7", "2026-10-25 02:20:00", Some("2026-10-25 02:30:00")),
+            rh("7", "2026-10-25 02:30:00", Some("2026-10-25 02:45:00")),
+        ];
+        let got = resolve_repeated_hour(paris(), &day, &|_, _, _| None);
+        assert_eq!(
+            got[1],
+            (dt("2026-10-25 01:20:00"), Some(dt("2026-10-25 01:30:00")))
+        );
+        assert_eq!(
+            got[2],
+            (dt("2026-10-25 01:30:00"), Some(dt("2026-10-25 01:45:00")))
+        );
+    }
+
+    #[test]
+    fn a_start_takes_the_reading_already_stored() {
+        // The next day's window sees only the open login: it keeps the reading the day's sync stored.
+        let day = [rh("7", "2026-10-25 02:20:00", None)];
+        let stored = |agent: &str, _first, second| (agent == "7").then_some(second);
+        let got = resolve_repeated_hour(paris(), &day, &stored);
+        assert_eq!(got[0], (dt("2026-10-25 01:20:00"), None));
     }
 
     proptest! {
@@ -538,7 +579,7 @@ mod tests {
                 .collect();
             let k = rotate % items.len();
             items.rotate_left(k);
-            let got = resolve_repeated_hour(tz, &items.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
+            let got = resolve_repeated_hour(tz, &items.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(), &|_, _, _| None);
             // In any order: the states tile the time they covered, no overlap, no gap. (Wall times alone can
             // fit two tilings, e.g. 02:00-02:14 once and 02:00-02:05-02:14 in the other pass.)
             let mut got_sorted: Vec<_> = got.iter().map(|(s, e)| (*s, e.unwrap())).collect();

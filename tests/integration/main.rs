@@ -397,6 +397,18 @@ on_both_stores!(paris_dst_days_convert_local_time_right, |kind| {
         (0, 0, 0, 5),
         "the repeated hour reads the same way every time"
     );
+    // The next day's window sees only agent 3's open login, and keeps the reading stored the day before.
+    let next_day = store.sync(&system, day("2026-10-26")).unwrap();
+    assert_eq!(
+        (
+            next_day.counts.read,
+            next_day.counts.inserted,
+            next_day.counts.unchanged,
+            next_day.stale_open
+        ),
+        (1, 0, 1, 0)
+    );
+    assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 8);
     let v = store.view();
     let times: Vec<_> = v
         .iter()
