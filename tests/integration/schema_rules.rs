@@ -269,6 +269,24 @@ fn sqlite_rules_hold_in_a_client_that_leaves_foreign_keys_off() {
         "INSERT INTO agent_sessions (external_system_id, external_agent_id, started_at) VALUES (1, 1, '2026-01-01T10:00:00')",
         "agent_sessions_time_format",
     );
+    for other_spelling in [
+        "2026-01-01 10:00:00.000",
+        "2026-01-01 10:00:00+05:00",
+        "2026-01-01 10:00:00.500000",
+        "2026-01-01 10:00",
+    ] {
+        refuse(
+            &mut plain,
+            &format!("INSERT INTO agent_sessions (external_system_id, external_agent_id, started_at) VALUES (1, 1, '{other_spelling}')"),
+            "agent_sessions_time_format",
+        );
+    }
+    plain
+        .batch_execute(
+            "INSERT INTO agent_sessions (external_system_id, external_agent_id, started_at, ended_at) \
+             VALUES (1, 1, '2026-01-01 11:00:00.500', '2026-01-01 11:00:00.500001')",
+        )
+        .unwrap();
     refuse(
         &mut plain,
         "DELETE FROM external_agent_ids WHERE id = 1",

@@ -48,7 +48,7 @@ CREATE TABLE external_activity_codes (
     CONSTRAINT external_activity_codes_system_fk FOREIGN KEY (external_system_id) REFERENCES external_systems (id),
     CONSTRAINT external_activity_codes_activity_fk FOREIGN KEY (activity_id) REFERENCES activities (id),
     CONSTRAINT external_activity_codes_seen_order CHECK (first_seen_at <= last_seen_at),
-    CONSTRAINT external_activity_codes_time_format CHECK ((first_seen_at IS NULL OR first_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*') AND (last_seen_at IS NULL OR last_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*'))
+    CONSTRAINT external_activity_codes_time_format CHECK ((first_seen_at IS NULL OR (first_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]' OR (first_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]' AND substr(first_seen_at, 21, 3) <> '000') OR (first_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]' AND substr(first_seen_at, 24, 3) <> '000'))) AND (last_seen_at IS NULL OR (last_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]' OR (last_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]' AND substr(last_seen_at, 21, 3) <> '000') OR (last_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]' AND substr(last_seen_at, 24, 3) <> '000'))))
 );
 CREATE INDEX external_activity_codes_activity_idx ON external_activity_codes (activity_id);
 
@@ -64,7 +64,7 @@ CREATE TABLE external_agent_ids (
     CONSTRAINT external_agent_ids_system_fk FOREIGN KEY (external_system_id) REFERENCES external_systems (id),
     CONSTRAINT external_agent_ids_employee_fk FOREIGN KEY (employee_id) REFERENCES employees (id) ON DELETE SET NULL,
     CONSTRAINT external_agent_ids_seen_order CHECK (first_seen_at <= last_seen_at),
-    CONSTRAINT external_agent_ids_time_format CHECK ((first_seen_at IS NULL OR first_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*') AND (last_seen_at IS NULL OR last_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*'))
+    CONSTRAINT external_agent_ids_time_format CHECK ((first_seen_at IS NULL OR (first_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]' OR (first_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]' AND substr(first_seen_at, 21, 3) <> '000') OR (first_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]' AND substr(first_seen_at, 24, 3) <> '000'))) AND (last_seen_at IS NULL OR (last_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]' OR (last_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]' AND substr(last_seen_at, 21, 3) <> '000') OR (last_seen_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]' AND substr(last_seen_at, 24, 3) <> '000'))))
 );
 CREATE INDEX external_agent_ids_employee_idx ON external_agent_ids (employee_id);
 
@@ -108,8 +108,9 @@ CREATE TABLE agent_sessions (
     CONSTRAINT agent_sessions_code_fk FOREIGN KEY (external_activity_code_id, external_system_id)
         REFERENCES external_activity_codes (id, external_system_id),
     CONSTRAINT agent_sessions_end_after_start CHECK (ended_at IS NULL OR ended_at >= started_at),
-    -- Text timestamps compare as text: one spelling only (UTC, 'YYYY-MM-DD HH:MM:SS[.ffffff]').
-    CONSTRAINT agent_sessions_time_format CHECK (started_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*' AND (ended_at IS NULL OR ended_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*'))
+    -- Text timestamps compare as text, so one spelling per instant (UTC, as Diesel writes them):
+    -- 'YYYY-MM-DD HH:MM:SS', then '.fff' for whole milliseconds or '.ffffff', never a zero fraction.
+    CONSTRAINT agent_sessions_time_format CHECK ((started_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]' OR (started_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]' AND substr(started_at, 21, 3) <> '000') OR (started_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]' AND substr(started_at, 24, 3) <> '000')) AND (ended_at IS NULL OR (ended_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]' OR (ended_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]' AND substr(ended_at, 21, 3) <> '000') OR (ended_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]' AND substr(ended_at, 24, 3) <> '000'))))
 );
 CREATE INDEX agent_sessions_open_idx ON agent_sessions (external_system_id, started_at) WHERE ended_at IS NULL;
 
