@@ -90,7 +90,7 @@ impl SyncArgs {
         match (self.date, self.from, self.to) {
             (Some(d), _, _) => Ok(Some(Days::one(d))),
             (None, Some(first), Some(last)) if first <= last => Ok(Some(Days { first, last })),
-            (None, Some(first), Some(last)) => Err(Failure::Config(format!(
+            (None, Some(first), Some(last)) => Err(Failure::Usage(format!(
                 "--from {first} is after --to {last}"
             ))),
             _ => Ok(None),
@@ -139,8 +139,8 @@ fn migrate(config_path: &Path, database_url: Option<String>) -> anyhow::Result<u
 }
 
 fn sync_command(config_path: &Path, args: &SyncArgs) -> anyhow::Result<u8> {
-    let config = Config::load(config_path)?;
     let days = args.days()?;
+    let config = Config::load(config_path)?;
     for name in &args.systems {
         if !config.systems.iter().any(|s| &s.name == name) {
             let known: Vec<&str> = config.systems.iter().map(|s| s.name.as_str()).collect();

@@ -133,13 +133,31 @@ impl DatabaseUrl {
     }
 }
 
+/// Where a system's ODBC connection string comes from. Debug never shows an inline string (passwords).
+#[derive(Clone)]
+enum ConnectionSource {
+    Inline(String),
+    Env(String),
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for ConnectionSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectionSource::Inline(_) => f.write_str("Inline(..)"),
+            ConnectionSource::Env(v) => write!(f, "Env({v})"),
+            ConnectionSource::File(p) => write!(f, "File({})", p.display()),
+        }
+    }
+}
+
 /// One external system, checked.
 #[derive(Debug, Clone)]
 pub struct ExternalSystemConfig {
     pub name: String,
     pub time_zone: Tz,
     pub query: SourceQuery,
-    connection_string: String,
+    connection: ConnectionSource,
     pub window_parameters: WindowParameters,
     pub max_session_hours: u32,
     pub batch_rows: usize,
@@ -173,9 +191,28 @@ impl ExternalSystemConfig {
         check_system(section, Some(query), Path::new("."))
     }
 
-    /// The ODBC connection string (may hold a password): only for connecting.
-    pub fn connection_string(&self) -> &str {
-        &self.connection_string
+    /// The ODBC connection string (may hold a password): only for connecting. Read from the environment
+    /// or its file now; its password is registered for redaction before anything can print it.
+    pub fn connection_string(&self) -> Result<String, Failure> {
+        let at = |setting: &str| format!("system {:?}: {setting}", self.name);
+        let cs = match &self.connection {
+            ConnectionSource::Inline(c) => return Ok(c.clone()),
+            ConnectionSource::Env(var) => std::env::var(var).map_err(|_| {
+                Failure::Config(format!(
+                    "{}: the environment variable {var} is not set (it should hold the ODBC connection string)",
+                    at("connection_string_env")
+                ))
+            })?,
+            ConnectionSource::File(path) => read_secret_file(path, &at("connection_string_file"))?,
+        };
+        secrets::register_odbc_password(&cs);
+        if cs.trim().is_empty() {
+            return Err(Failure::Config(format!(
+                "{}: the ODBC connection string is empty",
+                at("connection")
+            )));
+        }
+        Ok(cs)
     }
 }
 
@@ -322,15 +359,18 @@ fn check_system(
             s.time_zone
         ))
     })?;
-    let connection_string = match (s.connection_string, s.connection_string_env, s.connection_string_file) {
-        (Some(c), None, None) => c,
-        (None, Some(var), None) => std::env::var(&var).map_err(|_| {
-            Failure::Config(format!(
-                "{}: the environment variable {var} is not set (it should hold the ODBC connection string)",
-                at("connection_string_env")
-            ))
-        })?,
-        (None, None, Some(f)) => read_secret_file(&resolve(base, &f), &at("connection_string_file"))?,
+    // Inline strings are checked now; environment variables and files are read when the system is synced,
+    // so that `sync --system a` does not need system b's secret.
+    let connection = match (s.connection_string, s.connection_string_env, s.connection_string_file) {
+        (Some(c), None, None) => {
+            secrets::register_odbc_password(&c);
+            if c.trim().is_empty() {
+                return Err(Failure::Config(format!("{}: the ODBC connection string is empty", at("connection_string"))));
+            }
+            ConnectionSource::Inline(c)
+        }
+        (None, Some(var), None) => ConnectionSource::Env(var),
+        (None, None, Some(f)) => ConnectionSource::File(resolve(base, &f)),
         _ => {
             return Err(Failure::Config(format!(
                 "{}: set exactly one of connection_string, connection_string_env, connection_string_file",
@@ -338,13 +378,6 @@ fn check_system(
             )))
         }
     };
-    secrets::register_odbc_password(&connection_string);
-    if connection_string.trim().is_empty() {
-        return Err(Failure::Config(format!(
-            "{}: the ODBC connection string is empty",
-            at("connection")
-        )));
-    }
     if s.batch_rows == 0 || s.batch_rows > 1_000_000 {
         return Err(Failure::Config(format!(
             "{} must be between 1 and 1000000",
@@ -372,7 +405,7 @@ fn check_system(
         name,
         time_zone,
         query,
-        connection_string,
+        connection,
         window_parameters: s.window_parameters,
         max_session_hours: s.max_session_hours,
         batch_rows: s.batch_rows,
@@ -428,10 +461,6 @@ mod tests {
                 "[wfm]\ndatabase_url = \"sqlite://w.db\"\n[[system]]\nname = \"s\"\ntime_zone = \"UTC\"\nsql_file = \"missing.sql\"\nconnection_string = \"x\"\n",
                 "missing.sql",
             ),
-            (
-                "[wfm]\ndatabase_url = \"sqlite://w.db\"\n[[system]]\nname = \"s\"\ntime_zone = \"UTC\"\nsql_file = \"q.sql\"\nconnection_string_env = \"ACDSYNC_TEST_SURELY_UNSET\"\n",
-                "ACDSYNC_TEST_SURELY_UNSET is not set",
-            ),
         ];
         for (text, needle) in cases {
             let p = write(dir.path(), "c.toml", text);
@@ -442,6 +471,24 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_missing_connection_variable_is_reported_for_its_system_when_used() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "q.sql", SQL);
+        let p = write(
+            dir.path(),
+            "c.toml",
+            "[wfm]\ndatabase_url = \"sqlite://w.db\"\n[[system]]\nname = \"s\"\ntime_zone = \"UTC\"\nsql_file = \"q.sql\"\nconnection_string_env = \"ACDSYNC_TEST_SURELY_UNSET\"\n",
+        );
+        let c = Config::load(&p).unwrap();
+        let err = c.systems[0].connection_string().unwrap_err().to_string();
+        assert!(err.contains("system \"s\": connection_string_env: the environment variable ACDSYNC_TEST_SURELY_UNSET is not set"), "{err}");
+        assert!(
+            !format!("{c:?}").contains("Driver"),
+            "Debug shows no connection string"
+        );
     }
 
     #[test]

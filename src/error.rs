@@ -5,6 +5,7 @@
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
     pub const SCHEMA_BEHIND: u8 = 3;
     pub const UNAVAILABLE: u8 = 69;
     pub const LOCK_HELD: u8 = 75;
@@ -14,6 +15,9 @@ pub mod exit {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Failure {
+    /// The command line is wrong (what clap cannot check by itself).
+    #[error("{0}")]
+    Usage(String),
     /// A setting, the config file or an SQL file is wrong; the message names it.
     #[error("{0}")]
     Config(String),
@@ -33,6 +37,7 @@ pub enum Failure {
 impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
+            Failure::Usage(_) => exit::USAGE,
             Failure::Config(_) => exit::CONFIG,
             Failure::SchemaBehind { .. } => exit::SCHEMA_BEHIND,
             Failure::Unavailable(_) => exit::UNAVAILABLE,

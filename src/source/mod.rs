@@ -58,7 +58,7 @@ pub fn read_sessions(
         ))
     })?;
     let conn = env
-        .connect_with_connection_string(system.connection_string(), ConnectionOptions::default())
+        .connect_with_connection_string(&system.connection_string()?, ConnectionOptions::default())
         .map_err(|e| {
             Failure::Unavailable(format!(
                 "system {:?}: cannot connect to its ODBC source: {}",

@@ -258,3 +258,73 @@ fn a_config_error_names_the_file_and_setting_and_exits_78() {
         "{stderr}"
     );
 }
+
+#[test]
+fn one_system_without_its_secret_does_not_stop_the_others() {
+    // Given two systems, the second one's connection variable unset
+    let store = TestStore::new(StoreKind::Sqlite);
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&[row(
+        "1001",
+        None,
+        "2026-01-15 08:00:00",
+        Some("2026-01-15 12:00:00"),
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        acdsync::demo::GENERIC_SESSIONS_SQL,
+    )
+    .unwrap();
+    let cfg = dir.path().join("acdsync.toml");
+    let system = |name: &str, var: &str| {
+        format!("[[system]]\nname = \"{name}\"\ntime_zone = \"Europe/Paris\"\nsql_file = \"q.sql\"\nconnection_string_env = \"{var}\"\nwindow_parameters = \"literal\"\n")
+    };
+    std::fs::write(
+        &cfg,
+        format!(
+            "[wfm]\ndatabase_url = \"{}\"\n{}{}",
+            store.url,
+            system("a", "ACDSYNC_T_A"),
+            system("b", "ACDSYNC_T_B_UNSET")
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        acdsync()
+            .env("ACDSYNC_T_A", &source.connection_string)
+            .env_remove("ACDSYNC_T_B_UNSET")
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .assert()
+    };
+
+    // When only the first is synced, Then it succeeds
+    run(&["sync", "--system", "a", "--date", "2026-01-15"]).success();
+
+    // When both are synced, Then the first still syncs, the second fails naming its setting, exit 78
+    let out = run(&["sync", "--date", "2026-01-15"]).code(78);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stdout.contains("system \"a\""), "{stdout}");
+    assert!(stderr.contains("system \"b\": connection_string_env: the environment variable ACDSYNC_T_B_UNSET is not set"), "{stderr}");
+    assert_eq!(
+        store.count("SELECT COUNT(*) FROM import_runs WHERE status = 'succeeded'"),
+        2
+    );
+    assert_eq!(
+        store.count("SELECT COUNT(*) FROM import_runs WHERE status = 'failed'"),
+        1
+    );
+}
+
+#[test]
+fn a_range_that_ends_before_it_starts_is_a_usage_error() {
+    let out = acdsync()
+        .args(["sync", "--from", "2026-01-16", "--to", "2026-01-15"])
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr)
+        .contains("--from 2026-01-16 is after --to 2026-01-15"));
+}
