@@ -330,6 +330,18 @@ impl Source {
         }
     }
 
+    /// A system reading this source with its own SQL text.
+    pub fn system_with_sql(
+        &self,
+        name: &str,
+        time_zone: &str,
+        mode: WindowParameters,
+        sql: &str,
+    ) -> ExternalSystemConfig {
+        let query = SourceQuery::parse(Path::new("test.sql"), sql).unwrap();
+        ExternalSystemConfig::new(name, time_zone, query, &self.connection_string, mode).unwrap()
+    }
+
     /// A system reading this source with the shipped generic sessions query.
     pub fn system(
         &self,

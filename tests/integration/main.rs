@@ -684,3 +684,86 @@ on_both_stores!(
         );
     }
 );
+
+#[test]
+fn numeric_agent_ids_padded_codes_and_fractions_read_through_psqlodbc() {
+    // Given a PostgreSQL source whose agent IDs are integers, codes CHAR(10) and times have milliseconds
+    let store = TestStore::new(StoreKind::Postgres);
+    let source = Source::new(SourceKind::Postgres);
+    source.execute("DROP TABLE acd_agent_states");
+    source.execute(
+        "CREATE TABLE acd_agent_states (agent_id integer, activity_code char(10), started_at timestamp(3), ended_at timestamp(3))",
+    );
+    source.execute(
+        "INSERT INTO acd_agent_states VALUES \
+         (1001, NULL, '2026-01-15 08:00:00.250', '2026-01-15 10:00:00'), \
+         (1001, 'BREAK', '2026-01-15 10:00:00', '2026-01-15 10:15:00.5')",
+    );
+    let system = source.system("pg", PARIS, WindowParameters::Bound);
+
+    // When the day is synced (twice)
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+    let again = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then the ID and code are text without padding, the fractions are kept, and the re-run is a no-op
+    assert_eq!(
+        (r.counts.inserted, r.counts.rejected, again.counts.unchanged),
+        (2, 0, 2)
+    );
+    let v = store.view();
+    assert_eq!(
+        (v[0].agent.as_str(), v[1].code.as_deref()),
+        ("1001", Some("BREAK"))
+    );
+    assert_eq!(
+        v[0].started_at,
+        t("2026-01-15 07:00:00") + chrono::Duration::milliseconds(250)
+    );
+    assert_eq!(
+        v[1].ended_at,
+        Some(t("2026-01-15 09:15:00") + chrono::Duration::milliseconds(500))
+    );
+}
+
+/// A source whose columns are instants (PostgreSQL timestamptz): the bounds are turned into instants of the
+/// system's zone in the SQL and the times selected as text with their offset, as sql/sources/README.md shows.
+fn timestamptz_source(mode: WindowParameters) {
+    let store = TestStore::new(StoreKind::Sqlite);
+    let source = Source::new(SourceKind::Postgres);
+    source.execute("DROP TABLE acd_agent_states");
+    source.execute("CREATE TABLE acd_agent_states (agent_id text, activity_code text, started_at timestamptz, ended_at timestamptz)");
+    source.execute(
+        "INSERT INTO acd_agent_states VALUES \
+         ('1', NULL, '2026-01-15 00:30:00+01', '2026-01-15 01:00:00+01'), \
+         ('1', NULL, '2026-01-14 23:30:00+01', '2026-01-14 23:45:00+01'), \
+         ('2', NULL, '2026-01-15 23:30:00+01', NULL)",
+    );
+    // psqlODBC returns a timestamptz as the session zone's wall time without its offset: select it as text.
+    let sql = "SELECT agent_id, activity_code, CAST(started_at AS text), CAST(ended_at AS text) FROM acd_agent_states \
+               WHERE started_at >= CAST({lookback_start} AS timestamp) AT TIME ZONE 'Europe/Paris' \
+                 AND started_at < CAST({window_end} AS timestamp) AT TIME ZONE 'Europe/Paris' \
+                 AND (started_at >= CAST({window_start} AS timestamp) AT TIME ZONE 'Europe/Paris' \
+                      OR ended_at IS NULL OR ended_at >= CAST({window_start} AS timestamp) AT TIME ZONE 'Europe/Paris')";
+    let system = source.system_with_sql("tz", PARIS, mode, sql);
+
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    assert_eq!(
+        (r.counts.read, r.counts.inserted, r.counts.rejected),
+        (2, 2, 0),
+        "{mode:?}"
+    );
+    let v = store.view();
+    assert_eq!(v[0].started_at, t("2026-01-14 23:30:00"));
+    assert_eq!(v[1].started_at, t("2026-01-15 22:30:00"));
+}
+
+#[test]
+fn timestamptz_source_with_bound_parameters() {
+    timestamptz_source(WindowParameters::Bound);
+}
+
+#[test]
+fn timestamptz_source_with_literal_bounds() {
+    timestamptz_source(WindowParameters::Literal);
+}
