@@ -562,15 +562,7 @@ impl Merge<'_> {
                 }
             }
         }
-        if !probe.is_empty() {
-            let found = c
-                .load_sessions_at(self.system_id, &probe)
-                .context("loading sessions of the repeated hour")?;
-            for s in found {
-                self.stored
-                    .insert((s.external_agent_id, micros(s.started_at)), slot(&s));
-            }
-        }
+        self.load_into_stored(c, &probe, "loading sessions of the repeated hour")?;
         let stored_reading = |agent: &str, first: NaiveDateTime, second: NaiveDateTime| {
             let id = self.agents.entries[self.agents.get(agent)?].id;
             let has = |t: NaiveDateTime| {
@@ -671,6 +663,23 @@ impl Merge<'_> {
         self.flush(c, false)
     }
 
+    /// Adds the stored sessions with these (agent, start) keys to the stored window.
+    fn load_into_stored<C: WfmOps>(
+        &mut self,
+        c: &mut C,
+        keys: &[(i64, NaiveDateTime)],
+        what: &'static str,
+    ) -> anyhow::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        for s in c.load_sessions_at(self.system_id, keys).context(what)? {
+            self.stored
+                .insert((s.external_agent_id, micros(s.started_at)), slot(&s));
+        }
+        Ok(())
+    }
+
     /// A session that began before the window and was stored ending before it is not in the stored window;
     /// if the source now says it overlaps the window (a corrected end), fetch it so it is updated, not
     /// inserted twice.
@@ -689,17 +698,7 @@ impl Merge<'_> {
                     .then_some((agent, s.started_at))
             })
             .collect();
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let found = c
-            .load_sessions_at(self.system_id, &keys)
-            .context("loading sessions that began before the window")?;
-        for s in found {
-            self.stored
-                .insert((s.external_agent_id, micros(s.started_at)), slot(&s));
-        }
-        Ok(())
+        self.load_into_stored(c, &keys, "loading sessions that began before the window")
     }
 
     fn register_new_names<C: WfmOps>(

@@ -15,6 +15,16 @@ fn acdsync() -> Command {
     c
 }
 
+/// `acdsync --config CFG sync --date 2026-01-15`, with the config's connection variable set to NOWHERE.
+fn sync_day(cfg: &Path, connection_env: &str) -> assert_cmd::assert::Assert {
+    acdsync()
+        .env(connection_env, NOWHERE)
+        .arg("--config")
+        .arg(cfg)
+        .args(["sync", "--date", "2026-01-15"])
+        .assert()
+}
+
 /// A connection string for tests that fail before reaching the source.
 const NOWHERE: &str = "Driver=SQLite3;Database=/nonexistent/acd.db";
 
@@ -73,13 +83,7 @@ fn sync_refuses_a_missing_sqlite_file_instead_of_creating_it() {
         &format!("sqlite://{}", missing.display()),
         "ACDSYNC_T_CS_MISSING",
     );
-    let out = acdsync()
-        .env("ACDSYNC_T_CS_MISSING", NOWHERE)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["sync", "--date", "2026-01-15"])
-        .assert()
-        .code(78);
+    let out = sync_day(&cfg, "ACDSYNC_T_CS_MISSING").code(78);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(
         stderr.contains("typo.db does not exist; run `acdsync migrate`"),
@@ -93,13 +97,7 @@ fn sync_refuses_a_schema_that_is_behind() {
     let db = PgDatabase::new("acdsync_behind");
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &db.url(), "ACDSYNC_T_CS_BEHIND");
-    let out = acdsync()
-        .env("ACDSYNC_T_CS_BEHIND", NOWHERE)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["sync", "--date", "2026-01-15"])
-        .assert()
-        .code(3);
+    let out = sync_day(&cfg, "ACDSYNC_T_CS_BEHIND").code(3);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(
         stderr.contains("schema is behind") && stderr.contains("acdsync migrate"),
@@ -131,13 +129,7 @@ fn a_second_run_while_one_holds_the_lock_exits_75_and_does_nothing() {
     let mut holder = Store::open(&store.database_url(), Create::Never).unwrap();
     holder.lock(false).unwrap();
 
-    let out = acdsync()
-        .env("ACDSYNC_T_CS_LOCK", NOWHERE)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["sync", "--date", "2026-01-15"])
-        .assert()
-        .code(75);
+    let out = sync_day(&cfg, "ACDSYNC_T_CS_LOCK").code(75);
     assert!(String::from_utf8_lossy(&out.get_output().stderr)
         .contains("another acdsync run is in progress"));
     assert_eq!(store.count("SELECT COUNT(*) FROM import_runs"), 0);
