@@ -290,8 +290,9 @@ impl WfmSection {
             (None, Some(_), Some(_)) => {
                 return Err(Failure::Config(format!("{}: set database_url or database_url_file, not both", at("[wfm]"))))
             }
-            (None, Some(u), None) => u,
-            (None, None, Some(f)) => read_secret_file(&resolve(base, &f), &at("[wfm] database_url_file"))?,
+            // A relative SQLite path written in the file is relative to the file, like every path in it.
+            (None, Some(u), None) => relative_sqlite_to(base, u),
+            (None, None, Some(f)) => relative_sqlite_to(base, read_secret_file(&resolve(base, &f), &at("[wfm] database_url_file"))?),
             (None, None, None) => {
                 return Err(Failure::Config(format!(
                     "{}: no WFM database: set database_url, database_url_file or the environment variable {DATABASE_URL_ENV}",
@@ -323,6 +324,20 @@ impl Config {
         let file: WfmOnlyFile = toml::from_str(&text)
             .map_err(|e| Failure::Config(format!("config file {}: {e}", path.display())))?;
         file.wfm.resolve(env_url, path)
+    }
+}
+
+/// `sqlite://wfm.db` in a config file at /etc/acdsync/ names /etc/acdsync/wfm.db.
+fn relative_sqlite_to(base: &Path, url: String) -> String {
+    let trimmed = url.trim();
+    let path = trimmed
+        .strip_prefix("sqlite://")
+        .or_else(|| trimmed.strip_prefix("sqlite:"));
+    match path {
+        Some(p) if !p.is_empty() && Path::new(p).is_relative() && !base.as_os_str().is_empty() => {
+            format!("sqlite://{}", base.join(p).display())
+        }
+        _ => url,
     }
 }
 
@@ -441,7 +456,8 @@ mod tests {
         assert_eq!(c.systems[0].window_parameters, WindowParameters::Bound);
         assert_eq!(
             c.database_url.backend().unwrap(),
-            Backend::Sqlite("wfm.db".into())
+            Backend::Sqlite(dir.path().join("wfm.db")),
+            "a relative SQLite path is relative to the config file"
         );
     }
 
