@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::error::Failure;
 use crate::secrets;
-use crate::source::query::SourceQuery;
+use crate::source::query::{QueryKind, SourceQuery};
 
 /// Environment variable that overrides `[wfm] database_url`.
 pub const DATABASE_URL_ENV: &str = "ACDSYNC_DATABASE_URL";
@@ -46,6 +46,48 @@ struct SystemSection {
     #[serde(default = "default_max_text_bytes")]
     max_text_bytes: usize,
     query_timeout_seconds: Option<usize>,
+    incremental: Option<IncrementalSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncrementalSection {
+    sql_file: PathBuf,
+    watermark: WatermarkKind,
+    #[serde(default = "default_full_sync_every")]
+    full_sync_every: String,
+}
+
+fn default_full_sync_every() -> String {
+    "1h".into()
+}
+
+/// What a system's change key is (incremental mode).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WatermarkKind {
+    /// A monotonic integer: an id or a sequence the source sets on every insert and change.
+    Integer,
+    /// An insert or change timestamp the source sets on every insert and change.
+    Timestamp,
+}
+
+impl WatermarkKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WatermarkKind::Integer => "integer",
+            WatermarkKind::Timestamp => "timestamp",
+        }
+    }
+}
+
+/// Incremental mode of one system: read only what changed since the last run's watermark, with a full
+/// sync of the day every `full_sync_every` to catch what a changes query cannot see (deleted rows).
+#[derive(Debug, Clone)]
+pub struct IncrementalConfig {
+    pub query: SourceQuery,
+    pub watermark: WatermarkKind,
+    pub full_sync_every: std::time::Duration,
 }
 
 fn default_max_session_hours() -> u32 {
@@ -163,6 +205,7 @@ pub struct ExternalSystemConfig {
     pub batch_rows: usize,
     pub max_text_bytes: usize,
     pub query_timeout_seconds: Option<usize>,
+    pub incremental: Option<IncrementalConfig>,
 }
 
 impl ExternalSystemConfig {
@@ -187,8 +230,24 @@ impl ExternalSystemConfig {
             batch_rows: default_batch_rows(),
             max_text_bytes: default_max_text_bytes(),
             query_timeout_seconds: None,
+            incremental: None,
         };
         check_system(section, Some(query), Path::new("."))
+    }
+
+    /// The same system in incremental mode (tests): `changes` holds the changes query.
+    pub fn with_incremental(
+        mut self,
+        changes: SourceQuery,
+        watermark: WatermarkKind,
+        full_sync_every: std::time::Duration,
+    ) -> Self {
+        self.incremental = Some(IncrementalConfig {
+            query: changes,
+            watermark,
+            full_sync_every,
+        });
+        self
     }
 
     /// The ODBC connection string (may hold a password): only for connecting. Read from the environment
@@ -416,6 +475,25 @@ fn check_system(
         None => SourceQuery::load(&resolve(base, &s.sql_file))
             .map_err(|e| Failure::Config(at(&e.to_string())))?,
     };
+    let incremental = match s.incremental {
+        None => None,
+        Some(i) => {
+            let every = humantime::parse_duration(i.full_sync_every.trim()).map_err(|e| {
+                Failure::Config(format!(
+                    "{} {:?}: {e} (write e.g. \"30m\", \"1h\", \"6h\")",
+                    at("incremental.full_sync_every"),
+                    i.full_sync_every
+                ))
+            })?;
+            let query = SourceQuery::load_kind(&resolve(base, &i.sql_file), QueryKind::Changes)
+                .map_err(|e| Failure::Config(at(&format!("incremental.{e}"))))?;
+            Some(IncrementalConfig {
+                query,
+                watermark: i.watermark,
+                full_sync_every: every,
+            })
+        }
+    };
     Ok(ExternalSystemConfig {
         name,
         time_zone,
@@ -426,6 +504,7 @@ fn check_system(
         batch_rows: s.batch_rows,
         max_text_bytes: s.max_text_bytes,
         query_timeout_seconds: s.query_timeout_seconds,
+        incremental,
     })
 }
 

@@ -1,11 +1,19 @@
 //! One sync of one external system and window, inside one `import_runs` row: the only place where the
 //! source, the rules and the store meet.
 //!
-//! The merge keeps the stored sessions of the window in memory (16 + 32 bytes each), streams the source in
-//! batches, and writes only the difference: new sessions, changed ones, and those the source no longer
-//! returns, all in one transaction with the run's counts. A re-run with nothing changed writes no session.
+//! A full sync streams two sorted sequences side by side: the source's rows in start order (fetched in a
+//! thread of their own) and the stored sessions of the window in (start, agent) order (read page by page on
+//! a second connection, in another thread). Each source row is compared with the stored session of the
+//! same agent and start; what differs is written in batches: new sessions, changed ones, and stored ones no
+//! row matched. Memory holds a batch of rows, a page of stored sessions, the system's agent IDs and codes,
+//! and (one day a year) the rows of the hour the clocks go back: never the day. Everything is written in one
+//! transaction with the run's counts; a re-run with nothing changed writes no session.
+//!
+//! An incremental run (`Mode::Changes`) reads only the rows changed since the system's watermark, merges
+//! them by key (inserts and updates; deletions wait for the next full sync) and moves the watermark in the
+//! same transaction.
 
-use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
 
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, NaiveDateTime, SubsecRound, Utc};
@@ -13,13 +21,15 @@ use chrono_tz::Tz;
 use diesel::Connection;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::config::ExternalSystemConfig;
+use crate::config::{ExternalSystemConfig, WatermarkKind};
+use crate::error::Failure;
 use crate::secrets::redact;
-use crate::sessions::{self, Field, Fold, RawRow, Rejection, SourceSession, SourceTime};
-use crate::source::{self, query::LocalBounds, Batch};
+use crate::sessions::{self, Field, Fold, LocalZone, RawRow, Rejection, SourceSession, SourceTime};
+use crate::source::query::{LocalBounds, Watermark};
+use crate::source::{self, Batch};
 use crate::store::models::*;
 use crate::store::ops::{StoredWindow, WfmOps, PRESENT_ACTIVITY_ID};
-use crate::store::{Store, Wfm};
+use crate::store::{Store, WindowPages, WindowReader, Wfm};
 
 /// The local days a sync covers, first and last included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,12 +119,43 @@ pub struct RejectedSample {
     pub reason: String,
 }
 
+/// How a run read the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The window query: the window's sessions are made equal to the source (inserts, updates, deletes).
+    Full,
+    /// Incremental: the changes query, rows changed since the watermark (inserts and updates only).
+    Changes,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Changes => "changes",
+        }
+    }
+}
+
+/// What to sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A full sync of these local days.
+    Days(Days),
+    /// Today: incremental when the system is configured for it, has a watermark and had a full sync of
+    /// today within `full_sync_every`; otherwise a full sync of today.
+    Today,
+}
+
 /// The outcome of a sync of one system, for the summary.
 #[derive(Clone, Debug)]
 pub struct RunReport {
     pub run_id: i64,
     pub system: String,
     pub days: Days,
+    pub mode: Mode,
+    /// The system's watermark after the run (incremental mode).
+    pub watermark: Option<String>,
     pub counts: Counts,
     pub new_activity_codes: Vec<String>,
     pub new_agent_ids: Vec<String>,
@@ -129,42 +170,76 @@ pub struct RunReport {
 /// How many rejected rows and new names a report keeps for display.
 const REPORT_SAMPLE: usize = 10;
 
-/// Syncs one system for `days`. The run lock must be held. The `import_runs` row is written whatever
-/// happens; on error nothing else is kept and the error (passwords removed) is in that row.
+/// A full sync of one system for `days`. The run lock must be held. The `import_runs` row is written
+/// whatever happens; on error nothing else is kept and the error (passwords removed) is in that row.
 pub fn sync_system(
     store: &mut Store,
     system: &ExternalSystemConfig,
     days: Days,
 ) -> anyhow::Result<RunReport> {
+    sync(store, system, Target::Days(days))
+}
+
+/// Syncs one system (see `Target`). The run lock must be held.
+pub fn sync(
+    store: &mut Store,
+    system: &ExternalSystemConfig,
+    target: Target,
+) -> anyhow::Result<RunReport> {
+    let days = match target {
+        Target::Days(d) => d,
+        Target::Today => Days::today(system.time_zone),
+    };
     let window = Window::new(system.time_zone, days, system.max_session_hours);
     let started_at = now();
     let host = hostname();
-    let run = |system_id| NewImportRun {
-        external_system_id: system_id,
-        first_day: days.first,
-        last_day: days.last,
-        window_start: window.start,
-        window_end: window.end,
-        started_at,
-        status: "running",
-        host: host.clone(),
-        pid: i64::from(std::process::id()),
-    };
     let tz_name = system.time_zone.name();
     let store_name = store.name().to_owned();
+    let reader = store.window_reader();
     macro_rules! run_on {
-        ($c:expr, $transaction:ident) => {{
+        ($store:expr, $c:expr, $transaction:ident) => {{
             let c = $c;
-            let (system_id, run_id) = (|| -> diesel::QueryResult<(i64, i64)> {
+            let (system_id, run_id, mode, watermark) = (|| -> diesel::QueryResult<_> {
                 let system_id = c.register_system(&system.name, tz_name)?;
                 let abandoned = c.abandon_running(system_id, started_at)?;
                 if abandoned > 0 {
                     tracing::warn!(system = %system.name, abandoned, "marked runs left running by a stopped process as abandoned");
                 }
-                Ok((system_id, c.start_run(&run(system_id))?))
+                let watermark = match &system.incremental {
+                    Some(inc) => c.load_watermark(system_id)?.filter(|(kind, _)| kind == inc.watermark.name()).map(|(_, v)| v),
+                    None => None,
+                };
+                let mode = match (target, &system.incremental, &watermark) {
+                    (Target::Today, Some(inc), Some(_)) => {
+                        let last = c.last_full_sync(system_id, days.first)?;
+                        let every = chrono::Duration::from_std(inc.full_sync_every).unwrap_or(chrono::Duration::MAX);
+                        if last.is_some_and(|t| started_at - t < every) { Mode::Changes } else { Mode::Full }
+                    }
+                    _ => Mode::Full,
+                };
+                let run_id = c.start_run(&NewImportRun {
+                    external_system_id: system_id,
+                    first_day: days.first,
+                    last_day: days.last,
+                    window_start: window.start,
+                    window_end: window.end,
+                    started_at,
+                    status: "running",
+                    host: host.clone(),
+                    pid: i64::from(std::process::id()),
+                    mode: mode.name(),
+                })?;
+                Ok((system_id, run_id, mode, watermark))
             })()
             .with_context(|| format!("system {:?}: recording the run in {store_name}", system.name))?;
-            let result = c.$transaction(|c| merge(c, system, system_id, run_id, &window));
+            let watermark = match (&system.incremental, watermark) {
+                (Some(inc), Some(text)) => Some(parse_watermark(inc.watermark, &text).map_err(anyhow::Error::msg).with_context(|| {
+                    format!("system {:?}: the watermark {text:?} stored in external_systems.watermark (set it to NULL to start again with a full sync)", system.name)
+                })?),
+                _ => None,
+            };
+            let plan = Plan { system, system_id, run_id, window: &window, mode, watermark };
+            let result = c.$transaction(|c| merge(c, $store, &plan));
             match result {
                 Ok(report) => Ok(report),
                 Err(e) => {
@@ -184,10 +259,11 @@ pub fn sync_system(
         }};
     }
     match &mut store.conn {
-        Wfm::Postgres(c) => run_on!(c, transaction),
-        Wfm::Sqlite(c) => run_on!(c, immediate_transaction),
+        Wfm::Postgres(c) => run_on!(&reader, c, transaction),
+        Wfm::Sqlite(c) => run_on!(&reader, c, immediate_transaction),
     }
 }
+
 
 /// Now, UTC, to the microsecond (what PostgreSQL keeps).
 fn now() -> NaiveDateTime {
@@ -213,6 +289,7 @@ const OPEN: i64 = i64::MIN;
 const NO_CODE: i64 = 0;
 
 /// A stored session in the window, compactly: 32 bytes.
+#[derive(Clone, Copy)]
 struct Slot {
     id: i64,
     code: i64,
@@ -228,6 +305,7 @@ fn slot(s: &StoredSession) -> Slot {
         seen: false,
     }
 }
+
 
 /// A row held back until the end of the result because a local time of it happens twice.
 struct RepeatedHourRow {
@@ -259,6 +337,7 @@ impl RepeatedHourRow {
             activity_code: b(1),
             started_at: b(2),
             ended_at: b(3),
+            change_key: None,
         }
     }
 }
@@ -353,93 +432,156 @@ impl Names {
     }
 }
 
-/// Writes are sent in statements of this many rows at most, so memory stays bounded by the batch.
+/// Writes are sent in statements of this many rows at most, and the stored window is read in pages of as
+/// many, so memory stays bounded by the batch.
 const WRITE_BATCH: usize = 10_000;
 
-struct Merge<'w> {
+/// One run, decided: which system, which run row, which window, which query.
+struct Plan<'a> {
+    system: &'a ExternalSystemConfig,
     system_id: i64,
     run_id: i64,
-    window: &'w Window,
-    tz: Tz,
+    window: &'a Window,
+    mode: Mode,
+    /// The stored watermark, if the system is incremental and has one.
+    watermark: Option<Watermark>,
+}
+
+fn parse_watermark(kind: WatermarkKind, text: &str) -> Result<Watermark, String> {
+    let t = text.trim();
+    match kind {
+        WatermarkKind::Integer => t.parse::<i64>().map(Watermark::Integer).map_err(|_| {
+            format!("change_key {t:?} is not an integer (watermark = \"integer\")")
+        }),
+        WatermarkKind::Timestamp => match sessions::parse_source_time(t) {
+            Ok(SourceTime::Local(n) | SourceTime::Utc(n)) => Ok(Watermark::Timestamp(n)),
+            Err(e) => Err(format!("change_key: {e} (watermark = \"timestamp\")")),
+        },
+    }
+}
+
+/// The stored side of a full sync: the window's sessions, read in key order (start, agent) on another
+/// connection, held from the current source start to one page ahead.
+struct StoredStream {
+    pages: WindowPages,
+    done: bool,
+    /// Start of the last stored session read.
+    read_up_to: Option<i64>,
+    /// Read, not yet matched, by (agent, start); `order` keeps their keys in the order read.
+    pending: FxHashMap<(i64, i64), Slot>,
+    order: VecDeque<(i64, i64)>,
+}
+
+struct Merge<'p> {
+    plan: &'p Plan<'p>,
+    zone: LocalZone,
     agents: Names,
     codes: Names,
+    /// UTC spans (microseconds) in which local times repeat (clocks going back): stored sessions starting
+    /// there, and source rows of those hours, are merged by key at the end, not in the stream.
+    held: Vec<(i64, i64)>,
+    stream: Option<StoredStream>,
+    /// The source start being merged (full mode: rows come in start order) and the agents seen at it.
+    current_start: Option<i64>,
+    agents_at_start: FxHashSet<i64>,
+    /// Keyed merge: stored sessions loaded by key (held spans, sessions before the window, changes).
     stored: FxHashMap<(i64, i64), Slot>,
     inserted: FxHashSet<(i64, i64)>,
     repeated_hour: Vec<RepeatedHourRow>,
+    /// Rows that start before the window with no stored session in it: looked up by key, batch by batch.
+    before_window: Vec<NewSession>,
     inserts: Vec<NewSession>,
     updates: Vec<SessionChange>,
+    deletes: Vec<i64>,
     rejected: Vec<NewRejectedRow>,
+    rejected_sample: Vec<RejectedSample>,
+    stale_open: usize,
+    stale_open_first: Option<i64>,
+    /// Largest change key read (incremental systems).
+    max_change_key: Option<Watermark>,
     counts: Counts,
 }
 
-fn merge<C: WfmOps>(
-    c: &mut C,
-    system: &ExternalSystemConfig,
-    system_id: i64,
-    run_id: i64,
-    window: &Window,
-) -> anyhow::Result<RunReport> {
-    let agents = c.load_agents(system_id).context("loading agent IDs")?;
-    let codes = c.load_codes(system_id).context("loading activity codes")?;
+fn merge<C: WfmOps>(c: &mut C, reader: &WindowReader, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
+    let system = plan.system;
+    let window = plan.window;
+    let agents = c.load_agents(plan.system_id).context("loading agent IDs")?;
+    let codes = c.load_codes(plan.system_id).context("loading activity codes")?;
+    let stream = (plan.mode == Mode::Full).then(|| StoredStream {
+        pages: reader.read(
+            StoredWindow {
+                external_system_id: plan.system_id,
+                lookback_start: window.lookback_start,
+                window_start: window.start,
+                window_end: window.end,
+            },
+            WRITE_BATCH,
+        ),
+        done: false,
+        read_up_to: None,
+        pending: FxHashMap::default(),
+        order: VecDeque::new(),
+    });
     let mut m = Merge {
-        system_id,
-        run_id,
-        window,
-        tz: system.time_zone,
+        plan,
+        zone: LocalZone::new(system.time_zone),
         agents: Names::new(agents.into_iter()),
         codes: Names::new(codes.into_iter()),
+        held: repeated_spans(system.time_zone, &window.local),
+        stream,
+        current_start: None,
+        agents_at_start: FxHashSet::default(),
         stored: FxHashMap::default(),
         inserted: FxHashSet::default(),
         repeated_hour: Vec::new(),
+        before_window: Vec::new(),
         inserts: Vec::with_capacity(WRITE_BATCH),
         updates: Vec::new(),
+        deletes: Vec::new(),
         rejected: Vec::new(),
+        rejected_sample: Vec::new(),
+        stale_open: 0,
+        stale_open_first: None,
+        max_change_key: None,
         counts: Counts::default(),
     };
-    let stored_window = StoredWindow {
-        external_system_id: system_id,
-        lookback_start: window.lookback_start,
-        window_start: window.start,
-        window_end: window.end,
-    };
-    c.load_window(&stored_window, &mut |s| {
-        m.stored
-            .insert((s.external_agent_id, micros(s.started_at)), slot(&s));
-    })
-    .context("loading the stored sessions of the window")?;
-    tracing::debug!(system = %system.name, stored = m.stored.len(), "stored sessions in the window");
 
-    m.counts.read = source::read_sessions(system, &window.local, |batch| m.batch(c, batch))?;
+    let what = match (plan.mode, &system.incremental, plan.watermark) {
+        (Mode::Changes, Some(inc), Some(watermark)) => source::Read::Changes {
+            query: &inc.query,
+            watermark,
+            bounds: &window.local,
+        },
+        _ => source::Read::Window(&window.local),
+    };
+    m.counts.read = source::read(system, what, |batch| m.batch(c, batch))?;
+    if plan.mode == Mode::Full {
+        m.finish_stream(c)?;
+    }
     m.finish_repeated_hour(c)?;
+    if plan.mode == Mode::Full {
+        // Stored sessions of the held spans that no source row matched.
+        let window_start = micros(window.start);
+        let gone: Vec<(i64, Slot)> = m
+            .stored
+            .iter()
+            .filter(|(_, slot)| !slot.seen)
+            .map(|((_, start), slot)| (*start, *slot))
+            .collect();
+        for (start, slot) in gone {
+            m.unmatched(start, slot, window_start);
+        }
+    }
     m.flush(c, true)?;
 
-    let window_start = micros(window.start);
-    let gone: Vec<i64> = m
-        .stored
-        .iter()
-        .filter(|((_, start), slot)| !slot.seen && *start >= window_start)
-        .map(|(_, slot)| slot.id)
-        .collect();
-    m.counts.deleted = c
-        .delete_sessions(&gone)
-        .context("deleting sessions the source no longer returns")? as u64;
-    // Sessions of an earlier day stored open that the source no longer says overlap this window: they
-    // ended before it (or were removed). Only a sync of their own day can say how; tell the operator.
-    let stale_open: Vec<i64> = m
-        .stored
-        .iter()
-        .filter(|((_, start), slot)| !slot.seen && *start < window_start && slot.end == OPEN)
-        .map(|((_, start), _)| *start)
-        .collect();
-    let stale_open_since = stale_open
-        .iter()
-        .min()
-        .and_then(|t| chrono::DateTime::from_timestamp_micros(*t))
+    let stale_open_since = m
+        .stale_open_first
+        .and_then(chrono::DateTime::from_timestamp_micros)
         .map(|t| t.with_timezone(&system.time_zone).date_naive());
     if let Some(day) = stale_open_since {
         tracing::warn!(
             system = %system.name,
-            sessions = stale_open.len(),
+            sessions = m.stale_open,
             since = %day,
             "sessions stored open before the window are no longer returned by the source; sync {day} to close them"
         );
@@ -448,8 +590,25 @@ fn merge<C: WfmOps>(
         .context("updating first/last-seen times of agent IDs")?;
     c.update_codes_seen(&m.codes.seen_changes())
         .context("updating first/last-seen times of activity codes")?;
-    c.insert_rejected(&m.rejected)
-        .context("keeping the rejected rows")?;
+
+    // The watermark moves in this transaction: forward after changes, and set by the first full sync.
+    let watermark = match (&system.incremental, plan.watermark, m.max_change_key) {
+        (Some(inc), old, new) => {
+            let next = match (plan.mode, old, new) {
+                (Mode::Changes, Some(o), Some(n)) => Some(o.max(n)),
+                (Mode::Changes, o, None) => o,
+                (Mode::Full, None, n) => n,
+                (Mode::Full, Some(o), _) => Some(o),
+                (Mode::Changes, None, n) => n,
+            };
+            if let Some(w) = next.filter(|w| Some(*w) != old) {
+                c.save_watermark(plan.system_id, inc.watermark.name(), &w.to_string(), now())
+                    .context("moving the watermark")?;
+            }
+            next.map(|w| w.to_string())
+        }
+        (None, _, _) => None,
+    };
 
     let counts = m.counts.clone();
     let outcome = RunOutcome {
@@ -464,41 +623,63 @@ fn merge<C: WfmOps>(
         new_agent_ids: counts.new_agent_ids as i64,
         new_activity_codes: counts.new_activity_codes as i64,
         error: None,
+        watermark: watermark.clone(),
     };
-    c.finish_run(run_id, &outcome)
+    c.finish_run(plan.run_id, &outcome)
         .context("recording the run's counts")?;
     let unmapped = c
-        .count_unmapped(system_id)
+        .count_unmapped(plan.system_id)
         .context("counting unmapped agent IDs")?;
-    let report = RunReport {
-        run_id,
+    Ok(RunReport {
+        run_id: plan.run_id,
         system: system.name.clone(),
         days: window.days,
+        mode: plan.mode,
+        watermark,
         counts,
         new_activity_codes: m.codes.new_names(),
         new_agent_ids: m.agents.new_names(),
         unmapped_agent_ids: unmapped,
-        stale_open: stale_open.len(),
+        stale_open: m.stale_open,
         stale_open_since,
-        rejected: m
-            .rejected
-            .iter()
-            .take(REPORT_SAMPLE)
-            .map(|r| RejectedSample {
-                source_row: r.source_row as u64,
-                field: r.field,
-                reason: r.reason.clone(),
-            })
-            .collect(),
-    };
-    Ok(report)
+        rejected: m.rejected_sample,
+    })
+}
+
+/// The UTC spans of `bounds` (with its lookback) in which local times happen twice, in order.
+fn repeated_spans(tz: Tz, bounds: &LocalBounds) -> Vec<(i64, i64)> {
+    let step = Duration::minutes(15);
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    let mut t = bounds.lookback_start - Duration::hours(3);
+    while t < bounds.window_end + Duration::hours(3) {
+        if let Some((first, second)) = sessions::time::both_readings(tz, t) {
+            let (a, b) = (micros(first), micros(second + step));
+            match spans.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => spans.push((a, b)),
+            }
+        }
+        t += step;
+    }
+    spans
 }
 
 impl Merge<'_> {
+    fn in_held(&self, t: i64) -> bool {
+        self.held.iter().any(|(a, b)| *a <= t && t < *b)
+    }
+
     fn reject(&mut self, row_no: u64, raw: &RawRow<'_>, why: Rejection) {
         self.counts.rejected += 1;
+        if self.rejected_sample.len() < REPORT_SAMPLE {
+            self.rejected_sample.push(RejectedSample {
+                source_row: row_no,
+                field: why.field.name(),
+                reason: why.reason.clone(),
+            });
+        }
         self.rejected.push(NewRejectedRow {
-            import_run_id: self.run_id,
+            import_run_id: self.plan.run_id,
             source_row: row_no as i64,
             field: why.field.name(),
             reason: why.reason,
@@ -509,25 +690,245 @@ impl Merge<'_> {
         });
     }
 
+    /// The change key of a row (incremental systems), kept for the watermark.
+    fn change_key(&mut self, raw: &RawRow<'_>) -> Result<(), Rejection> {
+        let Some(inc) = &self.plan.system.incremental else {
+            return Ok(());
+        };
+        let text = match raw.change_key.map(std::str::from_utf8) {
+            None => return Err(Rejection::new(Field::ChangeKey, "no change key (NULL)")),
+            Some(Err(e)) => {
+                return Err(Rejection::new(
+                    Field::ChangeKey,
+                    format!("change_key is not valid UTF-8 ({e})"),
+                ))
+            }
+            Some(Ok(t)) => t,
+        };
+        let key = parse_watermark(inc.watermark, text).map_err(|e| Rejection::new(Field::ChangeKey, e))?;
+        self.max_change_key = Some(self.max_change_key.map_or(key, |m| m.max(key)));
+        Ok(())
+    }
+
     fn batch<C: WfmOps>(&mut self, c: &mut C, batch: &Batch<'_>) -> anyhow::Result<()> {
+        let full = self.plan.mode == Mode::Full;
         // Pass 1: rules, and the agent IDs and codes this batch brings for the first time.
         let mut valid: Vec<(u64, RawRow<'_>, SourceSession<'_>)> = Vec::with_capacity(batch.len());
         for i in 0..batch.len() {
             let row_no = batch.first_row + i as u64;
             let raw = batch.row(i);
-            match sessions::validate(&raw, self.tz) {
-                // Rows of the hour the clocks go back wait for the agent's other rows of that hour.
-                Ok(s) if s.in_repeated_hour => self
+            let checked = self.change_key(&raw).and_then(|()| sessions::validate_in(&raw, &mut self.zone));
+            match checked {
+                // Rows whose start is a time of the hour the clocks go back wait for the agent's other rows
+                // of that hour.
+                Ok(s) if s.start_repeats || self.in_held(micros(s.started_at)) => self
                     .repeated_hour
                     .push(RepeatedHourRow::new(row_no, &raw, &s)),
-                Ok(s) => match self.window.outside(&s) {
+                Ok(s) if !full => valid.push((row_no, raw, s)),
+                Ok(s) => match self.plan.window.outside(&s) {
                     None => valid.push((row_no, raw, s)),
                     Some(why) => self.reject(row_no, &raw, why),
                 },
                 Err(why) => self.reject(row_no, &raw, why),
             }
         }
-        self.merge_valid(c, valid)
+        self.register_new_names(c, &valid)?;
+        if full {
+            for (row_no, raw, s) in valid {
+                self.stream_row(c, row_no, &raw, &s)?;
+            }
+            self.merge_before_window(c)?;
+        } else {
+            // Changes come in any order: merged by key, nothing held between batches.
+            self.merge_valid(c, valid)?;
+            self.stored.clear();
+            self.inserted.clear();
+        }
+        self.flush(c, false)
+    }
+
+    /// Merges one source row of a full sync with the stored stream. Rows come in start order.
+    fn stream_row<C: WfmOps>(
+        &mut self,
+        c: &mut C,
+        row_no: u64,
+        raw: &RawRow<'_>,
+        s: &SourceSession<'_>,
+    ) -> anyhow::Result<()> {
+        let start = micros(s.started_at);
+        match self.current_start {
+            Some(cur) if start < cur => {
+                let sql_file = self.plan.system.query.path().display().to_string();
+                return Err(Failure::Config(format!(
+                    "system {:?}: row {row_no} of {sql_file}: started_at {} comes after a row starting at {} UTC: the query must return rows in start order (end it with ORDER BY the start column; see sql/sources/README.md)",
+                    self.plan.system.name,
+                    raw.text(Field::StartedAt).unwrap_or_default(),
+                    chrono::DateTime::from_timestamp_micros(cur).map(|t| t.naive_utc().to_string()).unwrap_or_default(),
+                ))
+                .into());
+            }
+            Some(cur) if start == cur => {}
+            _ => self.advance_to(c, start)?,
+        }
+        let agent = self.agents.get(s.agent_id).expect("registered above");
+        let agent_id = self.agents.entries[agent].id;
+        if !self.agents_at_start.insert(agent_id) {
+            self.reject(row_no, raw, duplicate(s));
+            return Ok(());
+        }
+        let key = (agent_id, start);
+        let stream = self.stream.as_mut().expect("a full sync streams");
+        if s.in_repeated_hour {
+            // Its end is a repeated time: merged with the agent's rows of that hour, at the end.
+            if let Some(slot) = stream.pending.remove(&key) {
+                self.stored.insert(key, slot);
+            }
+            self.repeated_hour.push(RepeatedHourRow::new(row_no, raw, s));
+            return Ok(());
+        }
+        let found = stream.pending.remove(&key);
+        let session = self.session(agent, s);
+        match found {
+            Some(slot) => self.compare(slot, &session),
+            None if s.started_at < self.plan.window.start => self.before_window.push(session),
+            None => self.inserts.push(session),
+        }
+        Ok(())
+    }
+
+    /// The session a valid row becomes; notes when its agent and code were seen.
+    fn session(&mut self, agent: usize, s: &SourceSession<'_>) -> NewSession {
+        let external_agent_id = self.agents.touch(agent, s.started_at);
+        let external_activity_code_id = s.activity_code.map(|code| {
+            let i = self.codes.get(code).expect("registered above");
+            self.codes.touch(i, s.started_at)
+        });
+        NewSession {
+            external_system_id: self.plan.system_id,
+            external_agent_id,
+            external_activity_code_id,
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+        }
+    }
+
+    fn compare(&mut self, slot: Slot, s: &NewSession) {
+        let end = s.ended_at.map_or(OPEN, micros);
+        if slot.code == s.external_activity_code_id.unwrap_or(NO_CODE) && slot.end == end {
+            self.counts.unchanged += 1;
+        } else {
+            self.updates.push(SessionChange {
+                id: slot.id,
+                external_activity_code_id: s.external_activity_code_id,
+                ended_at: s.ended_at,
+            });
+        }
+    }
+
+    /// A stored session no source row matched: gone from the source if it starts in the window; if it
+    /// began before the window and is stored open, only a sync of its own day can close it.
+    fn unmatched(&mut self, start: i64, slot: Slot, window_start: i64) {
+        if start >= window_start {
+            self.deletes.push(slot.id);
+        } else if slot.end == OPEN {
+            self.stale_open += 1;
+            self.stale_open_first = Some(self.stale_open_first.map_or(start, |f| f.min(start)));
+        }
+    }
+
+    /// Moves the merge to source start `start`: stored sessions starting before it that no row matched
+    /// are settled, and the stored stream is read past it.
+    fn advance_to<C: WfmOps>(&mut self, c: &mut C, start: i64) -> anyhow::Result<()> {
+        self.settle_before(start);
+        self.current_start = Some(start);
+        self.agents_at_start.clear();
+        while !self.stream.as_ref().expect("streams").done
+            && self.stream.as_ref().expect("streams").read_up_to.is_none_or(|u| u <= start)
+        {
+            self.read_stored_page()?;
+            self.settle_before(start);
+        }
+        if self.deletes.len() >= WRITE_BATCH {
+            self.flush(c, false)?;
+        }
+        Ok(())
+    }
+
+    /// Settles the stored sessions read that start before `start` and that no source row matched.
+    fn settle_before(&mut self, start: i64) {
+        let window_start = micros(self.plan.window.start);
+        let mut gone = Vec::new();
+        {
+            let stream = self.stream.as_mut().expect("a full sync streams");
+            while let Some(&(agent, t)) = stream.order.front() {
+                if t >= start {
+                    break;
+                }
+                stream.order.pop_front();
+                if let Some(slot) = stream.pending.remove(&(agent, t)) {
+                    gone.push((t, slot));
+                }
+            }
+        }
+        for (t, slot) in gone {
+            self.unmatched(t, slot, window_start);
+        }
+    }
+
+    fn read_stored_page(&mut self) -> anyhow::Result<()> {
+        let stream = self.stream.as_mut().expect("a full sync streams");
+        match stream.pages.next_page()? {
+            None => stream.done = true,
+            Some(page) => {
+                for s in page {
+                    let t = micros(s.started_at);
+                    stream.read_up_to = Some(t);
+                    if self.held.iter().any(|(a, b)| *a <= t && t < *b) {
+                        self.stored.insert((s.external_agent_id, t), slot(&s));
+                    } else {
+                        stream.pending.insert((s.external_agent_id, t), slot(&s));
+                        stream.order.push_back((s.external_agent_id, t));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After the last source row: every stored session not matched yet is settled, page by page.
+    fn finish_stream<C: WfmOps>(&mut self, c: &mut C) -> anyhow::Result<()> {
+        loop {
+            self.settle_before(i64::MAX);
+            self.flush(c, false)?;
+            if self.stream.as_ref().expect("a full sync streams").done {
+                return Ok(());
+            }
+            self.read_stored_page()?;
+        }
+    }
+
+    /// Rows starting before the window that the stored window did not hold: a session stored ending
+    /// before the window that the source now says overlaps it (a corrected end) is updated, not inserted
+    /// twice.
+    fn merge_before_window<C: WfmOps>(&mut self, c: &mut C) -> anyhow::Result<()> {
+        if self.before_window.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.before_window);
+        let keys: Vec<(i64, NaiveDateTime)> = rows.iter().map(|r| (r.external_agent_id, r.started_at)).collect();
+        let found: FxHashMap<(i64, i64), Slot> = c
+            .load_sessions_at(self.plan.system_id, &keys)
+            .context("loading sessions that began before the window")?
+            .iter()
+            .map(|s| ((s.external_agent_id, micros(s.started_at)), slot(s)))
+            .collect();
+        for r in rows {
+            match found.get(&(r.external_agent_id, micros(r.started_at))) {
+                Some(slot) => self.compare(*slot, &r),
+                None => self.inserts.push(r),
+            }
+        }
+        Ok(())
     }
 
     /// The rows of the repeated hour, read again together (`sessions::resolve_repeated_hour`) and merged.
@@ -536,6 +937,7 @@ impl Merge<'_> {
         if rows.is_empty() {
             return Ok(());
         }
+        let tz = self.zone.tz();
         let items: Vec<sessions::RepeatedHourSession> = rows
             .iter()
             .map(|r| sessions::RepeatedHourSession {
@@ -544,20 +946,23 @@ impl Merge<'_> {
                 end: r.end,
             })
             .collect();
-        // Which reading of an ambiguous start is already stored: fetch both candidates of starts that lie
-        // before the window (those in it are loaded already), so every window reads a row the same way.
+        // Which reading of an ambiguous start is already stored: fetch both candidates that are not loaded
+        // yet (a full sync has those of the window), so every window reads a row the same way.
+        let everything = self.plan.mode == Mode::Changes;
         let mut probe: Vec<(i64, NaiveDateTime)> = Vec::new();
         for r in &rows {
             let (SourceTime::Local(local), Some(agent)) = (r.start, self.agents.get(&r.agent_id))
             else {
                 continue;
             };
-            let Some((first, second)) = sessions::time::both_readings(self.tz, local) else {
+            let Some((first, second)) = sessions::time::both_readings(tz, local) else {
                 continue;
             };
             let id = self.agents.entries[agent].id;
             for t in [first, second] {
-                if t < self.window.start && !self.stored.contains_key(&(id, micros(t))) {
+                if (everything || t < self.plan.window.start)
+                    && !self.stored.contains_key(&(id, micros(t)))
+                {
                     probe.push((id, t));
                 }
             }
@@ -575,7 +980,7 @@ impl Merge<'_> {
                 _ => None,
             }
         };
-        let times = sessions::resolve_repeated_hour(self.tz, &items, &stored_reading);
+        let times = sessions::resolve_repeated_hour(tz, &items, &stored_reading);
         let mut valid = Vec::with_capacity(rows.len());
         for (r, (start, end)) in rows.iter().zip(times) {
             let raw = r.raw();
@@ -588,8 +993,12 @@ impl Merge<'_> {
                     start: r.start,
                     end: r.end,
                     in_repeated_hour: true,
+                    start_repeats: true,
                 };
-                self.window.outside(&s).map_or(Ok(s), Err)
+                match self.plan.mode {
+                    Mode::Full => self.plan.window.outside(&s).map_or(Ok(s), Err),
+                    Mode::Changes => Ok(s),
+                }
             });
             match checked {
                 Ok(s) => valid.push((r.row_no, raw, s)),
@@ -600,16 +1009,15 @@ impl Merge<'_> {
         self.flush(c, true)
     }
 
-    /// Registers new names, then compares valid rows with the stored window and queues the writes.
+    /// Merges rows by key: with the sessions already loaded in `stored`, and those looked up now
+    /// (changes, and rows starting before the window); queues the writes.
     fn merge_valid<C: WfmOps>(
         &mut self,
         c: &mut C,
         valid: Vec<(u64, RawRow<'_>, SourceSession<'_>)>,
     ) -> anyhow::Result<()> {
         self.register_new_names(c, &valid)?;
-        self.load_missing_before_window(c, &valid)?;
-
-        // Pass 2: compare with the stored window.
+        self.load_missing(c, &valid)?;
         for (row_no, raw, s) in valid {
             let agent = self.agents.get(s.agent_id).expect("registered above");
             let key = (self.agents.entries[agent].id, micros(s.started_at));
@@ -618,52 +1026,26 @@ impl Merge<'_> {
                 None => !self.inserted.contains(&key),
             };
             if !fresh {
-                self.reject(
-                    row_no,
-                    &raw,
-                    Rejection::new(
-                        Field::StartedAt,
-                        format!("duplicate: agent {} already has a session starting at {} UTC in this result", s.agent_id, s.started_at),
-                    ),
-                );
+                self.reject(row_no, &raw, duplicate(&s));
                 continue;
             }
-            let agent_id = self.agents.touch(agent, s.started_at);
-            let code_id = s.activity_code.map(|code| {
-                let i = self.codes.get(code).expect("registered above");
-                self.codes.touch(i, s.started_at)
-            });
-            let end = s.ended_at.map_or(OPEN, micros);
-            match self.stored.entry(key) {
-                Entry::Occupied(mut o) => {
-                    let slot = o.get_mut();
+            let session = self.session(agent, &s);
+            match self.stored.get_mut(&key) {
+                Some(slot) => {
                     slot.seen = true;
-                    if slot.code == code_id.unwrap_or(NO_CODE) && slot.end == end {
-                        self.counts.unchanged += 1;
-                    } else {
-                        self.updates.push(SessionChange {
-                            id: slot.id,
-                            external_activity_code_id: code_id,
-                            ended_at: s.ended_at,
-                        });
-                    }
+                    let slot = *slot;
+                    self.compare(slot, &session);
                 }
-                Entry::Vacant(_) => {
+                None => {
                     self.inserted.insert(key);
-                    self.inserts.push(NewSession {
-                        external_system_id: self.system_id,
-                        external_agent_id: agent_id,
-                        external_activity_code_id: code_id,
-                        started_at: s.started_at,
-                        ended_at: s.ended_at,
-                    });
+                    self.inserts.push(session);
                 }
             }
         }
-        self.flush(c, false)
+        Ok(())
     }
 
-    /// Adds the stored sessions with these (agent, start) keys to the stored window.
+    /// Adds the stored sessions with these (agent, start) keys to `stored`.
     fn load_into_stored<C: WfmOps>(
         &mut self,
         c: &mut C,
@@ -673,24 +1055,24 @@ impl Merge<'_> {
         if keys.is_empty() {
             return Ok(());
         }
-        for s in c.load_sessions_at(self.system_id, keys).context(what)? {
+        for s in c.load_sessions_at(self.plan.system_id, keys).context(what)? {
             self.stored
                 .insert((s.external_agent_id, micros(s.started_at)), slot(&s));
         }
         Ok(())
     }
 
-    /// A session that began before the window and was stored ending before it is not in the stored window;
-    /// if the source now says it overlaps the window (a corrected end), fetch it so it is updated, not
-    /// inserted twice.
-    fn load_missing_before_window<C: WfmOps>(
+    /// Looks up the stored sessions of rows not loaded yet: all of them for changes; for a full sync,
+    /// those that began before the window (stored ending before it, they are not in the stored window).
+    fn load_missing<C: WfmOps>(
         &mut self,
         c: &mut C,
         valid: &[(u64, RawRow<'_>, SourceSession<'_>)],
     ) -> anyhow::Result<()> {
+        let everything = self.plan.mode == Mode::Changes;
         let keys: Vec<(i64, NaiveDateTime)> = valid
             .iter()
-            .filter(|(_, _, s)| s.started_at < self.window.start)
+            .filter(|(_, _, s)| everything || s.started_at < self.plan.window.start)
             .filter_map(|(_, _, s)| {
                 let agent = self.agents.entries[self.agents.get(s.agent_id)?].id;
                 let key = (agent, micros(s.started_at));
@@ -698,7 +1080,7 @@ impl Merge<'_> {
                     .then_some((agent, s.started_at))
             })
             .collect();
-        self.load_into_stored(c, &keys, "loading sessions that began before the window")
+        self.load_into_stored(c, &keys, "loading the stored sessions of the rows read")
     }
 
     fn register_new_names<C: WfmOps>(
@@ -706,6 +1088,7 @@ impl Merge<'_> {
         c: &mut C,
         valid: &[(u64, RawRow<'_>, SourceSession<'_>)],
     ) -> anyhow::Result<()> {
+        let system_id = self.plan.system_id;
         let mut new_agents: Vec<NewAgentId<'_>> = Vec::new();
         let mut new_codes: Vec<NewActivityCode<'_>> = Vec::new();
         let mut seen_agents: FxHashSet<&str> = FxHashSet::default();
@@ -713,7 +1096,7 @@ impl Merge<'_> {
         for (_, _, s) in valid {
             if self.agents.get(s.agent_id).is_none() && seen_agents.insert(s.agent_id) {
                 new_agents.push(NewAgentId {
-                    external_system_id: self.system_id,
+                    external_system_id: system_id,
                     external_id: s.agent_id,
                     first_seen_at: Some(s.started_at),
                     last_seen_at: Some(s.started_at),
@@ -722,7 +1105,7 @@ impl Merge<'_> {
             if let Some(code) = s.activity_code {
                 if self.codes.get(code).is_none() && seen_codes.insert(code) {
                     new_codes.push(NewActivityCode {
-                        external_system_id: self.system_id,
+                        external_system_id: system_id,
                         code,
                         activity_id: PRESENT_ACTIVITY_ID,
                         first_seen_at: Some(s.started_at),
@@ -737,7 +1120,7 @@ impl Merge<'_> {
                 .map(|a| (a.external_id, a.first_seen_at))
                 .collect();
             for (id, name) in c
-                .insert_agents(self.system_id, &new_agents)
+                .insert_agents(system_id, &new_agents)
                 .context("registering new agent IDs")?
             {
                 let t = first_seen.get(name.as_str()).copied().flatten();
@@ -751,7 +1134,7 @@ impl Merge<'_> {
                 .map(|a| (a.code, a.first_seen_at))
                 .collect();
             for (id, code) in c
-                .insert_codes(self.system_id, &new_codes)
+                .insert_codes(system_id, &new_codes)
                 .context("registering new activity codes")?
             {
                 let t = first_seen.get(code.as_str()).copied().flatten();
@@ -775,6 +1158,27 @@ impl Merge<'_> {
                 .context("updating changed sessions")? as u64;
             self.updates.clear();
         }
+        if !self.deletes.is_empty() && (all || self.deletes.len() >= WRITE_BATCH) {
+            self.counts.deleted += c
+                .delete_sessions(&self.deletes)
+                .context("deleting sessions the source no longer returns")? as u64;
+            self.deletes.clear();
+        }
+        if !self.rejected.is_empty() && (all || self.rejected.len() >= WRITE_BATCH) {
+            c.insert_rejected(&self.rejected)
+                .context("keeping the rejected rows")?;
+            self.rejected.clear();
+        }
         Ok(())
     }
+}
+
+fn duplicate(s: &SourceSession<'_>) -> Rejection {
+    Rejection::new(
+        Field::StartedAt,
+        format!(
+            "duplicate: agent {} already has a session starting at {} UTC in this result",
+            s.agent_id, s.started_at
+        ),
+    )
 }

@@ -6,7 +6,9 @@
 --   3. started_at     timestamp  start, local time of the system's time_zone (or text with an offset, or epoch seconds)
 --   4. ended_at       timestamp  end, same form; NULL while the state is still open
 -- one row per session (a login, or one state inside it), for every session that overlaps the window:
---   starts before {window_end}, not earlier than {lookback_start}, and starts in the window, is open, or ends in it.
+--   starts before {window_end}, not earlier than {lookback_start}, and starts in the window, is open, or ends in it;
+-- in start order (ORDER BY the start column): acdsync merges the result with the stored sessions as it reads
+-- it, without holding the day in memory, and stops with an error naming the row if the order is broken.
 -- Placeholders (local wall time of the system, written by acdsync, never user text):
 --   {window_start}    local midnight starting the first day synced
 --   {window_end}      local midnight after the last day synced (exclusive)
@@ -17,7 +19,7 @@
 -- Adapt the table and column names to your database; keep the column order and the WHERE logic.
 -- Table used here (the demo's sample database has it):
 --   CREATE TABLE acd_agent_states (agent_id TEXT, activity_code TEXT, started_at TIMESTAMP, ended_at TIMESTAMP);
--- An index on started_at keeps this query from reading the whole history.
+-- An index on started_at keeps this query from reading the whole history, and gives the order for free.
 
 SELECT agent_id,
        activity_code,
@@ -27,3 +29,4 @@ FROM acd_agent_states
 WHERE started_at >= {lookback_start}
   AND started_at < {window_end}
   AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start})
+ORDER BY started_at

@@ -5,7 +5,7 @@ pub mod time;
 use chrono::{NaiveDateTime, SubsecRound};
 use chrono_tz::Tz;
 
-pub use time::{local_to_utc, parse_source_time, Fold, SourceTime};
+pub use time::{local_to_utc, parse_source_time, Fold, LocalZone, SourceTime};
 
 /// The columns of the sessions query, in order (see sql/sources/README.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub enum Field {
     ActivityCode,
     StartedAt,
     EndedAt,
+    /// The 5th column of an incremental system's queries.
+    ChangeKey,
 }
 
 impl Field {
@@ -31,6 +33,7 @@ impl Field {
             Field::ActivityCode => "activity_code",
             Field::StartedAt => "started_at",
             Field::EndedAt => "ended_at",
+            Field::ChangeKey => "change_key",
         }
     }
 }
@@ -42,6 +45,8 @@ pub struct RawRow<'a> {
     pub activity_code: Option<&'a [u8]>,
     pub started_at: Option<&'a [u8]>,
     pub ended_at: Option<&'a [u8]>,
+    /// The 5th column of an incremental system's queries (its change key), when there is one.
+    pub change_key: Option<&'a [u8]>,
 }
 
 impl RawRow<'_> {
@@ -52,6 +57,7 @@ impl RawRow<'_> {
             Field::ActivityCode => self.activity_code,
             Field::StartedAt => self.started_at,
             Field::EndedAt => self.ended_at,
+            Field::ChangeKey => self.change_key,
         };
         v.map(|b| String::from_utf8_lossy(b).into_owned())
     }
@@ -69,6 +75,8 @@ pub struct SourceSession<'a> {
     pub end: Option<SourceTime>,
     /// A local time of this row happens twice (the hour the clocks go back).
     pub in_repeated_hour: bool,
+    /// Its start is such a time (so the start itself is in question, not only the end).
+    pub start_repeats: bool,
 }
 
 /// A session of the repeated hour, as the source wrote it, for `resolve_repeated_hour`.
@@ -270,6 +278,14 @@ pub fn checked_times(
 ///
 /// Text is trimmed (CHAR columns pad with blanks); an empty code or end is the same as NULL.
 pub fn validate<'a>(row: &RawRow<'a>, tz: Tz) -> Result<SourceSession<'a>, Rejection> {
+    validate_in(row, &mut LocalZone::new(tz))
+}
+
+/// `validate` with a zone that remembers the offsets of recent local times (for a batch of rows).
+pub fn validate_in<'a>(
+    row: &RawRow<'a>,
+    zone: &mut LocalZone,
+) -> Result<SourceSession<'a>, Rejection> {
     let agent_id = match row.agent_id {
         None => return Err(Rejection::new(Field::AgentId, "no agent id (NULL)")),
         Some(b) => text(Field::AgentId, b)?,
@@ -290,11 +306,11 @@ pub fn validate<'a>(row: &RawRow<'a>, tz: Tz) -> Result<SourceSession<'a>, Rejec
         None => None,
         Some(b) => time(Field::EndedAt, b)?,
     };
-    let (started_at, start_repeats) = time::to_utc(tz, started, Fold::First);
+    let (started_at, start_repeats) = zone.to_utc(started, Fold::First);
     let (ended_at, end_repeats) = match ended {
         None => (None, false),
         Some(e) => {
-            let (t, r) = time::to_utc(tz, e, Fold::NotBefore(started_at));
+            let (t, r) = zone.to_utc(e, Fold::NotBefore(started_at));
             (Some(t), r)
         }
     };
@@ -307,6 +323,7 @@ pub fn validate<'a>(row: &RawRow<'a>, tz: Tz) -> Result<SourceSession<'a>, Rejec
         start: started,
         end: ended,
         in_repeated_hour: start_repeats || end_repeats,
+        start_repeats,
     })
 }
 
@@ -330,6 +347,7 @@ mod tests {
             activity_code: c.map(str::as_bytes),
             started_at: s.map(str::as_bytes),
             ended_at: e.map(str::as_bytes),
+            change_key: None,
         }
     }
 
@@ -408,6 +426,7 @@ mod tests {
             assert!(rej.reason.contains(needle), "{rej:?} should say {needle}");
         }
         let bad_utf8 = RawRow {
+            change_key: None,
             agent_id: Some(b"\xff\xfe"),
             started_at: Some(b"2026-01-05 09:00:00"),
             ..Default::default()

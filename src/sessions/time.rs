@@ -212,6 +212,67 @@ pub fn to_utc(tz: Tz, t: SourceTime, fold: Fold) -> (NaiveDateTime, bool) {
     }
 }
 
+/// A time zone with a memo of recent local quarter-hours whose offset is fixed, so that converting a day
+/// of rows (sorted by time, so neighbours share their quarter-hour) costs a table lookup, not a search
+/// of the zone's transitions. Quarter-hours containing or touching a change of offset take the exact path.
+pub struct LocalZone {
+    tz: Tz,
+    /// (quarter-hour since the epoch in local wall time, offset seconds east of UTC), direct-mapped.
+    memo: [(i64, i32); 64],
+}
+
+/// Seconds in the memo's unit: every offset change in the tz database falls on a quarter-hour.
+const QUARTER: i64 = 900;
+
+impl LocalZone {
+    pub fn new(tz: Tz) -> LocalZone {
+        LocalZone {
+            tz,
+            memo: [(i64::MIN, 0); 64],
+        }
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    /// `local_to_utc_noting_repeats`, with the memo.
+    pub fn local_to_utc(&mut self, local: NaiveDateTime, fold: Fold) -> (NaiveDateTime, bool) {
+        let secs = local.and_utc().timestamp();
+        let quarter = secs.div_euclid(QUARTER);
+        let slot = &mut self.memo[(quarter & 63) as usize];
+        if slot.0 == quarter {
+            return (local - Duration::seconds(i64::from(slot.1)), false);
+        }
+        if let Some(offset) = fixed_offset_of_quarter(self.tz, local, secs - quarter * QUARTER) {
+            *slot = (quarter, offset);
+            return (local - Duration::seconds(i64::from(offset)), false);
+        }
+        local_to_utc_noting_repeats(self.tz, local, fold)
+    }
+
+    pub fn to_utc(&mut self, t: SourceTime, fold: Fold) -> (NaiveDateTime, bool) {
+        match t {
+            SourceTime::Utc(u) => (u, false),
+            SourceTime::Local(l) => self.local_to_utc(l, fold),
+        }
+    }
+}
+
+/// The offset of the quarter-hour holding `local` if every local time in it (and at both of its ends)
+/// occurs exactly once with that offset.
+fn fixed_offset_of_quarter(tz: Tz, local: NaiveDateTime, into_quarter: i64) -> Option<i32> {
+    use chrono::LocalResult;
+    let start = local - Duration::seconds(into_quarter);
+    let single = |t: NaiveDateTime| match tz.from_local_datetime(&t) {
+        LocalResult::Single(d) => Some(d.offset().fix().local_minus_utc()),
+        _ => None,
+    };
+    let a = single(start)?;
+    let b = single(start + Duration::seconds(QUARTER))?;
+    (a == b).then_some(a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +315,28 @@ mod tests {
             parse_source_time("1774746000.5"),
             Ok(SourceTime::Utc(dt("2026-03-29 01:00:00.5")))
         );
+    }
+
+    #[test]
+    fn the_memo_converts_like_the_exact_rule_around_both_changes() {
+        let tz: Tz = "Europe/Paris".parse().unwrap();
+        let mut zone = LocalZone::new(tz);
+        let mut t = dt("2026-03-28 22:00:00");
+        while t < dt("2026-10-26 04:00:00") {
+            for fold in [Fold::First, Fold::NotBefore(t - Duration::hours(1))] {
+                assert_eq!(
+                    zone.local_to_utc(t, fold),
+                    local_to_utc_noting_repeats(tz, t, fold),
+                    "{t}"
+                );
+            }
+            // Past the spring change, jump to the autumn one.
+            t = if t == dt("2026-03-29 05:00:00") {
+                dt("2026-10-24 22:00:00")
+            } else {
+                t + Duration::seconds(420)
+            };
+        }
     }
 
     #[test]

@@ -20,13 +20,16 @@ pub enum Placeholder {
     WindowStart,
     WindowEnd,
     LookbackStart,
+    /// The change key a changes query reads after (incremental mode).
+    Watermark,
 }
 
 impl Placeholder {
-    const ALL: [Placeholder; 3] = [
+    const ALL: [Placeholder; 4] = [
         Placeholder::WindowStart,
         Placeholder::WindowEnd,
         Placeholder::LookbackStart,
+        Placeholder::Watermark,
     ];
 
     fn name(self) -> &'static str {
@@ -34,6 +37,32 @@ impl Placeholder {
             Placeholder::WindowStart => "window_start",
             Placeholder::WindowEnd => "window_end",
             Placeholder::LookbackStart => "lookback_start",
+            Placeholder::Watermark => "watermark",
+        }
+    }
+}
+
+/// Which query a file holds: the window of days, or the changes since a watermark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryKind {
+    Window,
+    Changes,
+}
+
+/// A position in a source's changes: its largest change key read so far (incremental mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Watermark {
+    /// A monotonic integer (an id, a sequence).
+    Integer(i64),
+    /// An insert or change timestamp, as the source writes it (no zone conversion: it is only compared).
+    Timestamp(NaiveDateTime),
+}
+
+impl fmt::Display for Watermark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Watermark::Integer(i) => write!(f, "{i}"),
+            Watermark::Timestamp(t) => write!(f, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f")),
         }
     }
 }
@@ -58,6 +87,7 @@ impl LocalBounds {
             Placeholder::WindowStart => self.window_start,
             Placeholder::WindowEnd => self.window_end,
             Placeholder::LookbackStart => self.lookback_start,
+            Placeholder::Watermark => unreachable!("the watermark is not a window bound"),
         }
     }
 }
@@ -90,6 +120,21 @@ impl SourceQuery {
 
     /// `path` names the file in messages.
     pub fn parse(path: &Path, text: &str) -> Result<SourceQuery, QueryFileError> {
+        Self::parse_kind(path, text, QueryKind::Window)
+    }
+
+    pub fn load_kind(path: &Path, kind: QueryKind) -> Result<SourceQuery, QueryFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            QueryFileError(format!("sql_file {}: cannot read it: {e}", path.display()))
+        })?;
+        Self::parse_kind(path, &text, kind)
+    }
+
+    pub fn parse_kind(
+        path: &Path,
+        text: &str,
+        kind: QueryKind,
+    ) -> Result<SourceQuery, QueryFileError> {
         let mut pieces = Vec::new();
         let mut sql = String::new();
         let b = text.as_bytes();
@@ -132,7 +177,7 @@ impl SourceQuery {
                         {
                             let p = Placeholder::ALL.into_iter().find(|p| p.name() == w).ok_or_else(|| {
                                 QueryFileError(format!(
-                                    "sql_file {} line {}: unknown placeholder {{{w}}}; known are {{window_start}}, {{window_end}}, {{lookback_start}}",
+                                    "sql_file {} line {}: unknown placeholder {{{w}}}; known are {{window_start}}, {{window_end}}, {{lookback_start}}, {{watermark}}",
                                     path.display(),
                                     line_of(i)
                                 ))
@@ -166,14 +211,30 @@ impl SourceQuery {
             path: path.to_path_buf(),
             pieces,
         };
-        for required in [Placeholder::WindowStart, Placeholder::WindowEnd] {
-            if !q.uses(required) {
+        let (required, why): (&[Placeholder], &str) = match kind {
+            QueryKind::Window => (
+                &[Placeholder::WindowStart, Placeholder::WindowEnd],
+                "so that it reads only the window being synced",
+            ),
+            QueryKind::Changes => (
+                &[Placeholder::Watermark],
+                "so that it reads only what changed since the last run",
+            ),
+        };
+        for p in required {
+            if !q.uses(*p) {
                 return Err(QueryFileError(format!(
-                    "sql_file {}: the query must use {{{}}} so that it reads only the window being synced",
+                    "sql_file {}: the query must use {{{}}} {why}",
                     path.display(),
-                    required.name()
+                    p.name()
                 )));
             }
+        }
+        if kind == QueryKind::Window && q.uses(Placeholder::Watermark) {
+            return Err(QueryFileError(format!(
+                "sql_file {}: {{watermark}} belongs in the changes query ([system.incremental] sql_file), not in the window query",
+                path.display()
+            )));
         }
         Ok(q)
     }
@@ -194,11 +255,37 @@ impl SourceQuery {
         mode: WindowParameters,
         bounds: &LocalBounds,
     ) -> (String, Vec<WindowParameter>) {
+        self.render_with(mode, bounds, None)
+    }
+
+    /// `render`, with the watermark a changes query reads after.
+    pub fn render_with(
+        &self,
+        mode: WindowParameters,
+        bounds: &LocalBounds,
+        watermark: Option<Watermark>,
+    ) -> (String, Vec<WindowParameter>) {
         let mut sql = String::new();
         let mut params = Vec::new();
         for piece in &self.pieces {
             match piece {
                 Piece::Sql(s) => sql.push_str(s),
+                Piece::Param(Placeholder::Watermark) => {
+                    let w = watermark.expect("a changes query is rendered with its watermark");
+                    match mode {
+                        WindowParameters::Bound => {
+                            sql.push('?');
+                            params.push(odbc_watermark(w));
+                        }
+                        // Written from the program's own integer or chrono value, never from text.
+                        WindowParameters::Literal => match w {
+                            Watermark::Integer(i) => sql.push_str(&i.to_string()),
+                            Watermark::Timestamp(t) => sql.push_str(
+                                &t.format("'%Y-%m-%d %H:%M:%S%.6f'").to_string(),
+                            ),
+                        },
+                    }
+                }
                 Piece::Param(p) => {
                     let t = bounds.get(*p);
                     match mode {
@@ -222,6 +309,19 @@ impl SourceQuery {
 /// convert. Drivers render a C timestamp struct their own way (SQLite ODBC appends `.000`, which then
 /// compares wrongly with TEXT columns at the exact bound); from text, each converts what its engine stores.
 pub type WindowParameter = WithDataType<VarCharBox>;
+
+fn odbc_watermark(w: Watermark) -> WindowParameter {
+    match w {
+        Watermark::Integer(i) => WithDataType {
+            value: VarCharBox::from_string(i.to_string()),
+            data_type: DataType::BigInt,
+        },
+        Watermark::Timestamp(t) => WithDataType {
+            value: VarCharBox::from_string(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
+            data_type: DataType::Timestamp { precision: 6 },
+        },
+    }
+}
 
 fn odbc_timestamp(t: NaiveDateTime) -> WindowParameter {
     WithDataType {

@@ -36,12 +36,33 @@ pub enum Wfm {
 }
 
 /// The WFM database: a connection, what it is called in messages, and the run lock once taken.
+/// The pages `Store::read_window` sends, in key order; `None` once the window is read.
+pub struct WindowPages {
+    rx: std::sync::mpsc::Receiver<anyhow::Result<Vec<models::StoredSession>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WindowPages {
+    pub fn next_page(&mut self) -> anyhow::Result<Option<Vec<models::StoredSession>>> {
+        match self.rx.recv() {
+            Ok(page) => page.map(Some),
+            Err(_) => {
+                if let Some(h) = self.handle.take() {
+                    let _ = h.join();
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
 pub struct Store {
     pub conn: Wfm,
     name: String,
     sqlite_path: Option<PathBuf>,
     lock_file: Option<File>,
     locked: bool,
+    url: DatabaseUrl,
 }
 
 #[derive(QueryableByName)]
@@ -80,6 +101,7 @@ impl Store {
                     sqlite_path: None,
                     lock_file: None,
                     locked: false,
+                    url: url.clone(),
                 })
             }
             Backend::Sqlite(path) => {
@@ -111,6 +133,7 @@ impl Store {
                     sqlite_path: Some(path),
                     lock_file: None,
                     locked: false,
+                    url: url.clone(),
                 })
             }
         }
@@ -121,6 +144,19 @@ impl Store {
         &self.name
     }
 
+    /// Reads the stored sessions of a window in key order (start, agent), page by page, on a connection
+    /// and a thread of its own, so that the source fetch, the store read and the merge overlap. The reader
+    /// sees what is committed: not the writes of the sync running beside it (PostgreSQL's MVCC, SQLite's
+    /// WAL), which is what the merge wants. At most two pages wait in the channel.
+    pub fn window_reader(&self) -> WindowReader {
+        WindowReader {
+            url: self.url.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl Store {
     /// Takes the run lock that keeps two acdsync processes off one WFM database, for as long as this
     /// `Store` lives. With `wait`, waits for it (migrate); without, fails at once with `Failure::LockHeld`.
     ///
@@ -226,6 +262,52 @@ impl Store {
                 names: pending.join(", "),
             }
             .into())
+        }
+    }
+}
+
+/// Opens a second connection to the store to read a window beside a sync (see `WindowReader::read`).
+pub struct WindowReader {
+    url: DatabaseUrl,
+    name: String,
+}
+
+impl WindowReader {
+    pub fn read(&self, w: ops::StoredWindow, page_rows: usize) -> WindowPages {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let url = self.url.clone();
+        let name = self.name.clone();
+        let handle = std::thread::Builder::new()
+            .name("acdsync-store-reader".into())
+            .spawn(move || {
+                let result = (|| -> anyhow::Result<()> {
+                    let mut reader = Store::open(&url, Create::Never)?;
+                    let mut after = None;
+                    loop {
+                        let page = match &mut reader.conn {
+                            Wfm::Postgres(c) => ops::WfmOps::load_window_page(c, &w, after, page_rows as i64),
+                            Wfm::Sqlite(c) => ops::WfmOps::load_window_page(c, &w, after, page_rows as i64),
+                        }
+                        .map_err(|e| anyhow::anyhow!("reading the stored sessions of the window from {name}: {}", redact(&e.to_string())))?;
+                        let last = page.last().map(|s| (s.started_at, s.external_agent_id));
+                        let full = page.len() == page_rows;
+                        if tx.send(Ok(page)).is_err() {
+                            return Ok(()); // the merge stopped (it failed): nothing more to read
+                        }
+                        match last {
+                            Some(key) if full => after = Some(key),
+                            _ => return Ok(()),
+                        }
+                    }
+                })();
+                if let Err(e) = result {
+                    let _ = tx.send(Err(e));
+                }
+            })
+            .expect("spawning a thread");
+        WindowPages {
+            rx,
+            handle: Some(handle),
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct NewImportRun {
     pub status: &'static str,
     pub host: String,
     pub pid: i64,
+    /// `full` or `changes`.
+    pub mode: &'static str,
 }
 
 /// What a finished run writes into its `import_runs` row.
@@ -92,6 +94,8 @@ pub struct RunOutcome {
     pub new_agent_ids: i64,
     pub new_activity_codes: i64,
     pub error: Option<String>,
+    /// The system's watermark after the run (incremental mode).
+    pub watermark: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]

@@ -56,12 +56,29 @@ pub trait WfmOps {
         system_id: i64,
         rows: &[NewActivityCode<'_>],
     ) -> QueryResult<Vec<(i64, String)>>;
-    /// Calls `each` for every stored session of the window.
-    fn load_window(
+    /// The stored sessions of the window after the key `after` (start, agent), in key order, at most
+    /// `limit` of them: the window is read page by page, never whole.
+    fn load_window_page(
         &mut self,
         w: &StoredWindow,
-        each: &mut dyn FnMut(StoredSession),
+        after: Option<(NaiveDateTime, i64)>,
+        limit: i64,
+    ) -> QueryResult<Vec<StoredSession>>;
+    /// The system's watermark (kind, value), if incremental mode has set one.
+    fn load_watermark(&mut self, system_id: i64) -> QueryResult<Option<(String, String)>>;
+    fn save_watermark(
+        &mut self,
+        system_id: i64,
+        kind: &str,
+        value: &str,
+        now: NaiveDateTime,
     ) -> QueryResult<()>;
+    /// When the last successful full sync of the system that included `day` started.
+    fn last_full_sync(
+        &mut self,
+        system_id: i64,
+        day: chrono::NaiveDate,
+    ) -> QueryResult<Option<NaiveDateTime>>;
     /// The stored sessions with these (agent, start) keys: sessions that began before the window and
     /// ended before it, which `load_window` leaves out, but which the source may now say overlap it.
     fn load_sessions_at(
@@ -80,7 +97,7 @@ pub trait WfmOps {
 }
 
 macro_rules! shared_ops {
-    ($loading_mode:ty) => {
+    () => {
         fn register_system(&mut self, name: &str, time_zone: &str) -> QueryResult<i64> {
             use external_systems::dsl as s;
             let found: Option<(i64, String)> = s::external_systems
@@ -170,20 +187,58 @@ macro_rules! shared_ops {
             Ok(out)
         }
 
-        // PostgreSQL loads row by row (libpq single-row mode), so the window is never held twice in memory.
-        fn load_window(&mut self, w: &StoredWindow, each: &mut dyn FnMut(StoredSession)) -> QueryResult<()> {
+        fn load_window_page(
+            &mut self,
+            w: &StoredWindow,
+            after: Option<(NaiveDateTime, i64)>,
+            limit: i64,
+        ) -> QueryResult<Vec<StoredSession>> {
             use agent_sessions::dsl as s;
-            let rows = s::agent_sessions
+            let mut q = s::agent_sessions
                 .filter(s::external_system_id.eq(w.external_system_id))
                 .filter(s::started_at.ge(w.lookback_start))
                 .filter(s::started_at.lt(w.window_end))
                 .filter(s::started_at.ge(w.window_start).or(s::ended_at.is_null()).or(s::ended_at.ge(w.window_start)))
                 .select((s::id, s::external_agent_id, s::external_activity_code_id, s::started_at, s::ended_at))
-                .load_iter::<StoredSession, $loading_mode>(self)?;
-            for row in rows {
-                each(row?);
+                .order((s::started_at, s::external_agent_id))
+                .limit(limit)
+                .into_boxed();
+            if let Some((t, agent)) = after {
+                // `started_at >= t` first, so that both planners start the index scan at the key.
+                q = q
+                    .filter(s::started_at.ge(t))
+                    .filter(s::started_at.gt(t).or(s::external_agent_id.gt(agent)));
             }
-            Ok(())
+            q.load::<StoredSession>(self)
+        }
+
+        fn load_watermark(&mut self, system_id: i64) -> QueryResult<Option<(String, String)>> {
+            use external_systems::dsl as s;
+            let (kind, value): (Option<String>, Option<String>) = s::external_systems
+                .find(system_id)
+                .select((s::watermark_kind, s::watermark))
+                .first(self)?;
+            Ok(kind.zip(value))
+        }
+
+        fn save_watermark(&mut self, system_id: i64, kind: &str, value: &str, now: NaiveDateTime) -> QueryResult<()> {
+            use external_systems::dsl as s;
+            diesel::update(s::external_systems.find(system_id))
+                .set((s::watermark_kind.eq(kind), s::watermark.eq(value), s::watermark_updated_at.eq(now)))
+                .execute(self)
+                .map(drop)
+        }
+
+        fn last_full_sync(&mut self, system_id: i64, day: chrono::NaiveDate) -> QueryResult<Option<NaiveDateTime>> {
+            use import_runs::dsl as r;
+            r::import_runs
+                .filter(r::external_system_id.eq(system_id))
+                .filter(r::mode.eq("full"))
+                .filter(r::status.eq("succeeded"))
+                .filter(r::first_day.le(day))
+                .filter(r::last_day.ge(day))
+                .select(diesel::dsl::max(r::started_at))
+                .first(self)
         }
 
         fn load_sessions_at(&mut self, system_id: i64, keys: &[(i64, NaiveDateTime)]) -> QueryResult<Vec<StoredSession>> {
@@ -233,7 +288,7 @@ macro_rules! shared_ops {
 }
 
 impl WfmOps for PgConnection {
-    shared_ops!(diesel::pg::PgRowByRowLoadingMode);
+    shared_ops!();
 
     fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize> {
         if rows.is_empty() {
@@ -294,7 +349,7 @@ fn pg_update_seen(
 }
 
 impl WfmOps for SqliteConnection {
-    shared_ops!(diesel::connection::DefaultLoadingMode);
+    shared_ops!();
 
     fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize> {
         let mut n = 0;

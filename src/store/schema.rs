@@ -26,6 +26,9 @@ diesel::table! {
         name -> Text,
         time_zone -> Text,
         created_at -> Timestamp,
+        watermark -> Nullable<Text>,
+        watermark_kind -> Nullable<Text>,
+        watermark_updated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -76,6 +79,8 @@ diesel::table! {
         error -> Nullable<Text>,
         host -> Text,
         pid -> BigInt,
+        mode -> Text,
+        watermark -> Nullable<Text>,
     }
 }
 

@@ -488,9 +488,9 @@ on_both_stores!(
         assert!(reasons[3].2.contains("duplicate"), "{reasons:?}");
         assert_eq!(store.count("SELECT COUNT(*) FROM rejected_rows"), 4);
         assert_eq!(
-        store.count("SELECT COUNT(*) FROM rejected_rows WHERE field = 'started_at' AND started_at = '2026-01-15 25:61:00' AND agent_id = '1004' AND source_row = 9"),
+        store.count("SELECT COUNT(*) FROM rejected_rows WHERE field = 'started_at' AND started_at = '2026-01-15 25:61:00' AND agent_id = '1004' AND source_row = 10"),
         1,
-        "the raw values and the row number are kept"
+        "the raw values and the row number (in the query's start order: the bad time sorts last) are kept"
     );
         assert_eq!(
             store.count(
@@ -743,7 +743,8 @@ fn timestamptz_source(mode: WindowParameters) {
                WHERE started_at >= CAST({lookback_start} AS timestamp) AT TIME ZONE 'Europe/Paris' \
                  AND started_at < CAST({window_end} AS timestamp) AT TIME ZONE 'Europe/Paris' \
                  AND (started_at >= CAST({window_start} AS timestamp) AT TIME ZONE 'Europe/Paris' \
-                      OR ended_at IS NULL OR ended_at >= CAST({window_start} AS timestamp) AT TIME ZONE 'Europe/Paris')";
+                      OR ended_at IS NULL OR ended_at >= CAST({window_start} AS timestamp) AT TIME ZONE 'Europe/Paris') \
+               ORDER BY started_at";
     let system = source.system_with_sql("tz", PARIS, mode, sql);
 
     let r = store.sync(&system, day("2026-01-15")).unwrap();
