@@ -6,13 +6,14 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::ExternalSystemConfig;
 use crate::config::{Config, DatabaseUrl, DATABASE_URL_ENV};
 use crate::demo::{self, DemoOptions};
 use crate::error::{exit, Failure};
 use crate::report;
 use crate::secrets::redact;
 use crate::store::{Create, Store};
-use crate::sync::{self, Days};
+use crate::sync::{self, Days, Target};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -83,6 +84,23 @@ pub struct SyncArgs {
     /// Last local day of a range, included (with --from).
     #[arg(long, requires = "from")]
     pub to: Option<NaiveDate>,
+    /// A full sync of the window even for a system in incremental mode (which a plain `sync` of today runs
+    /// incrementally once it has a watermark).
+    #[arg(long)]
+    pub full: bool,
+    /// Keep running: sync today every INTERVAL (e.g. 30s, 5m, 1h) until SIGTERM or SIGINT, for a
+    /// Deployment rather than a CronJob. After local midnight the day before gets one last full sync.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval, conflicts_with_all = ["date", "from", "to"])]
+    pub watch: Option<std::time::Duration>,
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d =
+        humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (write e.g. 30s, 5m, 1h)"))?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err("the interval must be at least 1s".into());
+    }
+    Ok(d)
 }
 
 impl SyncArgs {
@@ -164,20 +182,40 @@ fn sync_command(config_path: &Path, args: &SyncArgs) -> anyhow::Result<u8> {
         ))
         .into());
     }
+    let target = |system: &ExternalSystemConfig| match days {
+        Some(d) => Target::Days(d),
+        None if args.full => Target::Days(Days::today(system.time_zone)),
+        None => Target::Today,
+    };
+    match args.watch {
+        None => {
+            let jobs: Vec<_> = systems.iter().map(|s| (*s, target(s))).collect();
+            sync_round(&config, &jobs)
+        }
+        Some(interval) => watch(&config, &systems, interval, args.full),
+    }
+}
+
+/// One sync of each (system, target), under one run lock. Returns the first failure's exit code, or 0.
+fn sync_round(config: &Config, jobs: &[(&ExternalSystemConfig, Target)]) -> anyhow::Result<u8> {
     let mut store = Store::open(&config.database_url, Create::Never)?;
     store.check_schema()?;
     store.lock(false)?;
     let mut first_failure: Option<u8> = None;
-    for system in systems {
-        let days = days.unwrap_or_else(|| Days::today(system.time_zone));
+    for (system, target) in jobs {
+        let days = match target {
+            Target::Days(d) => *d,
+            Target::Today => Days::today(system.time_zone),
+        };
         let span = tracing::info_span!("sync", system = %system.name, first_day = %days.first, last_day = %days.last);
         let _enter = span.enter();
         let started = std::time::Instant::now();
-        match sync::sync_system(&mut store, system, days) {
+        match sync::sync(&mut store, system, *target) {
             Ok(r) => {
                 let c = &r.counts;
                 tracing::info!(
                     run_id = r.run_id,
+                    mode = r.mode.name(),
                     read = c.read,
                     inserted = c.inserted,
                     updated = c.updated,
@@ -186,6 +224,7 @@ fn sync_command(config_path: &Path, args: &SyncArgs) -> anyhow::Result<u8> {
                     rejected = c.rejected,
                     new_agent_ids = c.new_agent_ids,
                     new_activity_codes = c.new_activity_codes,
+                    watermark = r.watermark.as_deref().unwrap_or(""),
                     seconds = started.elapsed().as_secs_f64(),
                     "sync finished"
                 );
@@ -204,6 +243,67 @@ fn sync_command(config_path: &Path, args: &SyncArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(first_failure.unwrap_or(exit::OK))
+}
+
+/// `sync --watch`: a round every `interval` (measured from the start of the last one) until SIGTERM or
+/// SIGINT, which end the process after the round under way (exit 0). The run lock is taken for each
+/// round and released between rounds, so a manual `sync --date` or a `migrate` can get in. A round that
+/// fails is logged and the next one tries again; a schema that is behind or a bad config stops the watch.
+fn watch(
+    config: &Config,
+    systems: &[&ExternalSystemConfig],
+    interval: std::time::Duration,
+    full: bool,
+) -> anyhow::Result<u8> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("handling SIGTERM/SIGINT")?;
+    }
+    tracing::info!(interval = %humantime::format_duration(interval), systems = systems.len(), "watching: a sync every interval until SIGTERM");
+    // The last local day each system was synced for: after midnight, that day gets a last full sync.
+    let mut last_day: Vec<Option<NaiveDate>> = vec![None; systems.len()];
+    while !stop.load(Ordering::SeqCst) {
+        let round_started = std::time::Instant::now();
+        let mut jobs = Vec::new();
+        for (i, system) in systems.iter().enumerate() {
+            let today = Days::today(system.time_zone).first;
+            if let Some(day) = last_day[i].filter(|d| *d < today) {
+                jobs.push((*system, Target::Days(Days::one(day))));
+            }
+            jobs.push((
+                *system,
+                if full {
+                    Target::Days(Days::one(today))
+                } else {
+                    Target::Today
+                },
+            ));
+            last_day[i] = Some(today);
+        }
+        match sync_round(config, &jobs) {
+            Ok(_) => {}
+            Err(e) => {
+                let code = crate::error::exit_code(&e);
+                if matches!(code, exit::CONFIG | exit::SCHEMA_BEHIND | exit::USAGE) {
+                    return Err(e);
+                }
+                let text = redact(&format!("{e:#}"));
+                tracing::error!(exit_code = code, error = %text, "round failed; trying again next interval");
+                eprintln!(
+                    "acdsync: round failed, trying again in {}: {text}",
+                    humantime::format_duration(interval)
+                );
+            }
+        }
+        while !stop.load(Ordering::SeqCst) && round_started.elapsed() < interval {
+            std::thread::sleep(std::time::Duration::from_millis(100).min(interval));
+        }
+    }
+    tracing::info!("stopping on signal");
+    Ok(exit::OK)
 }
 
 fn demo_command(dir: PathBuf, agents: u32, date: Option<NaiveDate>) -> anyhow::Result<u8> {

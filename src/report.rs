@@ -29,9 +29,13 @@ fn list(names: &[String], max: usize) -> String {
 pub fn render(r: &RunReport) -> String {
     let c = &r.counts;
     let mut s = String::new();
+    let mode = match (r.mode, &r.watermark) {
+        (crate::sync::Mode::Full, _) => String::new(),
+        (crate::sync::Mode::Changes, _) => ", changes since the last run".to_owned(),
+    };
     let _ = writeln!(
         s,
-        "system {:?}, {} (import run {}):",
+        "system {:?}, {}{mode} (import run {}):",
         r.system,
         days(r),
         r.run_id
@@ -41,6 +45,9 @@ pub fn render(r: &RunReport) -> String {
         "  rows read {:>8}   inserted {:>8}   updated {:>8}   deleted {:>8}   unchanged {:>8}   rejected {:>8}",
         c.read, c.inserted, c.updated, c.deleted, c.unchanged, c.rejected
     );
+    if let Some(w) = &r.watermark {
+        let _ = writeln!(s, "  watermark (largest change key imported): {w}");
+    }
     if !r.new_agent_ids.is_empty() {
         let _ = writeln!(
             s,

@@ -29,7 +29,7 @@ use crate::source::query::{LocalBounds, Watermark};
 use crate::source::{self, Batch};
 use crate::store::models::*;
 use crate::store::ops::{StoredWindow, WfmOps, PRESENT_ACTIVITY_ID};
-use crate::store::{Store, WindowPages, WindowReader, Wfm};
+use crate::store::{Store, Wfm, WindowPages, WindowReader};
 
 /// The local days a sync covers, first and last included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,7 +264,6 @@ pub fn sync(
     }
 }
 
-
 /// Now, UTC, to the microsecond (what PostgreSQL keeps).
 fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
@@ -305,7 +304,6 @@ fn slot(s: &StoredSession) -> Slot {
         seen: false,
     }
 }
-
 
 /// A row held back until the end of the result because a local time of it happens twice.
 struct RepeatedHourRow {
@@ -450,9 +448,10 @@ struct Plan<'a> {
 fn parse_watermark(kind: WatermarkKind, text: &str) -> Result<Watermark, String> {
     let t = text.trim();
     match kind {
-        WatermarkKind::Integer => t.parse::<i64>().map(Watermark::Integer).map_err(|_| {
-            format!("change_key {t:?} is not an integer (watermark = \"integer\")")
-        }),
+        WatermarkKind::Integer => t
+            .parse::<i64>()
+            .map(Watermark::Integer)
+            .map_err(|_| format!("change_key {t:?} is not an integer (watermark = \"integer\")")),
         WatermarkKind::Timestamp => match sessions::parse_source_time(t) {
             Ok(SourceTime::Local(n) | SourceTime::Utc(n)) => Ok(Watermark::Timestamp(n)),
             Err(e) => Err(format!("change_key: {e} (watermark = \"timestamp\")")),
@@ -502,11 +501,17 @@ struct Merge<'p> {
     counts: Counts,
 }
 
-fn merge<C: WfmOps>(c: &mut C, reader: &WindowReader, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
+fn merge<C: WfmOps>(
+    c: &mut C,
+    reader: &WindowReader,
+    plan: &Plan<'_>,
+) -> anyhow::Result<RunReport> {
     let system = plan.system;
     let window = plan.window;
     let agents = c.load_agents(plan.system_id).context("loading agent IDs")?;
-    let codes = c.load_codes(plan.system_id).context("loading activity codes")?;
+    let codes = c
+        .load_codes(plan.system_id)
+        .context("loading activity codes")?;
     let stream = (plan.mode == Mode::Full).then(|| StoredStream {
         pages: reader.read(
             StoredWindow {
@@ -515,7 +520,7 @@ fn merge<C: WfmOps>(c: &mut C, reader: &WindowReader, plan: &Plan<'_>) -> anyhow
                 window_start: window.start,
                 window_end: window.end,
             },
-            WRITE_BATCH,
+            system.batch_rows,
         ),
         done: false,
         read_up_to: None,
@@ -705,7 +710,8 @@ impl Merge<'_> {
             }
             Some(Ok(t)) => t,
         };
-        let key = parse_watermark(inc.watermark, text).map_err(|e| Rejection::new(Field::ChangeKey, e))?;
+        let key = parse_watermark(inc.watermark, text)
+            .map_err(|e| Rejection::new(Field::ChangeKey, e))?;
         self.max_change_key = Some(self.max_change_key.map_or(key, |m| m.max(key)));
         Ok(())
     }
@@ -717,7 +723,9 @@ impl Merge<'_> {
         for i in 0..batch.len() {
             let row_no = batch.first_row + i as u64;
             let raw = batch.row(i);
-            let checked = self.change_key(&raw).and_then(|()| sessions::validate_in(&raw, &mut self.zone));
+            let checked = self
+                .change_key(&raw)
+                .and_then(|()| sessions::validate_in(&raw, &mut self.zone));
             match checked {
                 // Rows whose start is a time of the hour the clocks go back wait for the agent's other rows
                 // of that hour.
@@ -783,7 +791,8 @@ impl Merge<'_> {
             if let Some(slot) = stream.pending.remove(&key) {
                 self.stored.insert(key, slot);
             }
-            self.repeated_hour.push(RepeatedHourRow::new(row_no, raw, s));
+            self.repeated_hour
+                .push(RepeatedHourRow::new(row_no, raw, s));
             return Ok(());
         }
         let found = stream.pending.remove(&key);
@@ -843,7 +852,12 @@ impl Merge<'_> {
         self.current_start = Some(start);
         self.agents_at_start.clear();
         while !self.stream.as_ref().expect("streams").done
-            && self.stream.as_ref().expect("streams").read_up_to.is_none_or(|u| u <= start)
+            && self
+                .stream
+                .as_ref()
+                .expect("streams")
+                .read_up_to
+                .is_none_or(|u| u <= start)
         {
             self.read_stored_page()?;
             self.settle_before(start);
@@ -915,7 +929,10 @@ impl Merge<'_> {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.before_window);
-        let keys: Vec<(i64, NaiveDateTime)> = rows.iter().map(|r| (r.external_agent_id, r.started_at)).collect();
+        let keys: Vec<(i64, NaiveDateTime)> = rows
+            .iter()
+            .map(|r| (r.external_agent_id, r.started_at))
+            .collect();
         let found: FxHashMap<(i64, i64), Slot> = c
             .load_sessions_at(self.plan.system_id, &keys)
             .context("loading sessions that began before the window")?
@@ -1055,7 +1072,10 @@ impl Merge<'_> {
         if keys.is_empty() {
             return Ok(());
         }
-        for s in c.load_sessions_at(self.plan.system_id, keys).context(what)? {
+        for s in c
+            .load_sessions_at(self.plan.system_id, keys)
+            .context(what)?
+        {
             self.stored
                 .insert((s.external_agent_id, micros(s.started_at)), slot(&s));
         }
@@ -1161,7 +1181,8 @@ impl Merge<'_> {
         if !self.deletes.is_empty() && (all || self.deletes.len() >= WRITE_BATCH) {
             self.counts.deleted += c
                 .delete_sessions(&self.deletes)
-                .context("deleting sessions the source no longer returns")? as u64;
+                .context("deleting sessions the source no longer returns")?
+                as u64;
             self.deletes.clear();
         }
         if !self.rejected.is_empty() && (all || self.rejected.len() >= WRITE_BATCH) {

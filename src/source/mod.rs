@@ -143,7 +143,13 @@ pub fn read(
         .into());
     }
     let text = system.max_text_bytes;
-    let lens = [text, text, TIME_TEXT_BYTES, TIME_TEXT_BYTES, TIME_TEXT_BYTES];
+    let lens = [
+        text,
+        text,
+        TIME_TEXT_BYTES,
+        TIME_TEXT_BYTES,
+        TIME_TEXT_BYTES,
+    ];
     let buffer = || {
         TextRowSet::from_max_str_lens(system.batch_rows, lens[..expected as usize].iter().copied())
             .with_context(|| {

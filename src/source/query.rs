@@ -280,9 +280,9 @@ impl SourceQuery {
                         // Written from the program's own integer or chrono value, never from text.
                         WindowParameters::Literal => match w {
                             Watermark::Integer(i) => sql.push_str(&i.to_string()),
-                            Watermark::Timestamp(t) => sql.push_str(
-                                &t.format("'%Y-%m-%d %H:%M:%S%.6f'").to_string(),
-                            ),
+                            Watermark::Timestamp(t) => {
+                                sql.push_str(&t.format("'%Y-%m-%d %H:%M:%S%.6f'").to_string())
+                            }
                         },
                     }
                 }

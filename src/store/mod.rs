@@ -282,23 +282,17 @@ impl WindowReader {
             .spawn(move || {
                 let result = (|| -> anyhow::Result<()> {
                     let mut reader = Store::open(&url, Create::Never)?;
-                    let mut after = None;
-                    loop {
-                        let page = match &mut reader.conn {
-                            Wfm::Postgres(c) => ops::WfmOps::load_window_page(c, &w, after, page_rows as i64),
-                            Wfm::Sqlite(c) => ops::WfmOps::load_window_page(c, &w, after, page_rows as i64),
-                        }
-                        .map_err(|e| anyhow::anyhow!("reading the stored sessions of the window from {name}: {}", redact(&e.to_string())))?;
-                        let last = page.last().map(|s| (s.started_at, s.external_agent_id));
-                        let full = page.len() == page_rows;
-                        if tx.send(Ok(page)).is_err() {
-                            return Ok(()); // the merge stopped (it failed): nothing more to read
-                        }
-                        match last {
-                            Some(key) if full => after = Some(key),
-                            _ => return Ok(()),
-                        }
+                    let mut send = |page| tx.send(Ok(page)).is_ok();
+                    match &mut reader.conn {
+                        Wfm::Postgres(c) => ops::WfmOps::stream_window(c, &w, page_rows, &mut send),
+                        Wfm::Sqlite(c) => ops::WfmOps::stream_window(c, &w, page_rows, &mut send),
                     }
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "reading the stored sessions of the window from {name}: {}",
+                            redact(&e.to_string())
+                        )
+                    })
                 })();
                 if let Err(e) = result {
                     let _ = tx.send(Err(e));

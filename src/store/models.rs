@@ -19,7 +19,8 @@ pub struct NewSession {
 }
 
 /// A stored session of the window, as the merge compares it.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, QueryableByName)]
+#[diesel(table_name = agent_sessions)]
 pub struct StoredSession {
     pub id: i64,
     pub external_agent_id: i64,

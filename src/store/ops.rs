@@ -6,6 +6,7 @@
 //! (in-process, so a statement per row costs no round trip).
 
 use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Timestamp};
@@ -56,14 +57,14 @@ pub trait WfmOps {
         system_id: i64,
         rows: &[NewActivityCode<'_>],
     ) -> QueryResult<Vec<(i64, String)>>;
-    /// The stored sessions of the window after the key `after` (start, agent), in key order, at most
-    /// `limit` of them: the window is read page by page, never whole.
-    fn load_window_page(
+    /// Reads the stored sessions of the window in key order (start, agent) in one pass and hands them on
+    /// in pages of `page_rows`; stops early when `send` returns false. Run on a connection of its own.
+    fn stream_window(
         &mut self,
         w: &StoredWindow,
-        after: Option<(NaiveDateTime, i64)>,
-        limit: i64,
-    ) -> QueryResult<Vec<StoredSession>>;
+        page_rows: usize,
+        send: &mut dyn FnMut(Vec<StoredSession>) -> bool,
+    ) -> QueryResult<()>;
     /// The system's watermark (kind, value), if incremental mode has set one.
     fn load_watermark(&mut self, system_id: i64) -> QueryResult<Option<(String, String)>>;
     fn save_watermark(
@@ -187,31 +188,6 @@ macro_rules! shared_ops {
             Ok(out)
         }
 
-        fn load_window_page(
-            &mut self,
-            w: &StoredWindow,
-            after: Option<(NaiveDateTime, i64)>,
-            limit: i64,
-        ) -> QueryResult<Vec<StoredSession>> {
-            use agent_sessions::dsl as s;
-            let mut q = s::agent_sessions
-                .filter(s::external_system_id.eq(w.external_system_id))
-                .filter(s::started_at.ge(w.lookback_start))
-                .filter(s::started_at.lt(w.window_end))
-                .filter(s::started_at.ge(w.window_start).or(s::ended_at.is_null()).or(s::ended_at.ge(w.window_start)))
-                .select((s::id, s::external_agent_id, s::external_activity_code_id, s::started_at, s::ended_at))
-                .order((s::started_at, s::external_agent_id))
-                .limit(limit)
-                .into_boxed();
-            if let Some((t, agent)) = after {
-                // `started_at >= t` first, so that both planners start the index scan at the key.
-                q = q
-                    .filter(s::started_at.ge(t))
-                    .filter(s::started_at.gt(t).or(s::external_agent_id.gt(agent)));
-            }
-            q.load::<StoredSession>(self)
-        }
-
         fn load_watermark(&mut self, system_id: i64) -> QueryResult<Option<(String, String)>> {
             use external_systems::dsl as s;
             let (kind, value): (Option<String>, Option<String>) = s::external_systems
@@ -290,6 +266,41 @@ macro_rules! shared_ops {
 impl WfmOps for PgConnection {
     shared_ops!();
 
+    // A cursor, fetched a page at a time: one pass of the index in key order, one result per page (libpq's
+    // single-row mode would allocate a result per row). The reader's session prefers the index's order to a
+    // sort, so that statistics not yet updated after a first load cannot make it sort the day.
+    fn stream_window(
+        &mut self,
+        w: &StoredWindow,
+        page_rows: usize,
+        send: &mut dyn FnMut(Vec<StoredSession>) -> bool,
+    ) -> QueryResult<()> {
+        self.batch_execute("SET enable_sort = off; SET enable_bitmapscan = off")?;
+        self.transaction(|c| {
+            diesel::sql_query(
+                "DECLARE acdsync_window NO SCROLL CURSOR FOR \
+                 SELECT id, external_agent_id, external_activity_code_id, started_at, ended_at \
+                 FROM agent_sessions \
+                 WHERE external_system_id = $1 AND started_at >= $2 AND started_at < $3 \
+                   AND (started_at >= $4 OR ended_at IS NULL OR ended_at >= $4) \
+                 ORDER BY started_at, external_agent_id",
+            )
+            .bind::<BigInt, _>(w.external_system_id)
+            .bind::<Timestamp, _>(w.lookback_start)
+            .bind::<Timestamp, _>(w.window_end)
+            .bind::<Timestamp, _>(w.window_start)
+            .execute(c)?;
+            let fetch = format!("FETCH FORWARD {page_rows} FROM acdsync_window");
+            loop {
+                let page: Vec<StoredSession> = diesel::sql_query(&fetch).load(c)?;
+                let last = page.len() < page_rows;
+                if (!page.is_empty() && !send(page)) || last {
+                    return Ok(());
+                }
+            }
+        })
+    }
+
     fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize> {
         if rows.is_empty() {
             return Ok(0);
@@ -350,6 +361,49 @@ fn pg_update_seen(
 
 impl WfmOps for SqliteConnection {
     shared_ops!();
+
+    // One statement stepped through (in-process: no result to hold); its read snapshot (WAL) does not see
+    // the sync's own uncommitted writes on the other connection.
+    fn stream_window(
+        &mut self,
+        w: &StoredWindow,
+        page_rows: usize,
+        send: &mut dyn FnMut(Vec<StoredSession>) -> bool,
+    ) -> QueryResult<()> {
+        use agent_sessions::dsl as s;
+        let rows = s::agent_sessions
+            .filter(s::external_system_id.eq(w.external_system_id))
+            .filter(s::started_at.ge(w.lookback_start))
+            .filter(s::started_at.lt(w.window_end))
+            .filter(
+                s::started_at
+                    .ge(w.window_start)
+                    .or(s::ended_at.is_null())
+                    .or(s::ended_at.ge(w.window_start)),
+            )
+            .select((
+                s::id,
+                s::external_agent_id,
+                s::external_activity_code_id,
+                s::started_at,
+                s::ended_at,
+            ))
+            .order((s::started_at, s::external_agent_id))
+            .load_iter::<StoredSession, diesel::connection::DefaultLoadingMode>(self)?;
+        let mut page = Vec::with_capacity(page_rows);
+        for row in rows {
+            page.push(row?);
+            if page.len() == page_rows
+                && !send(std::mem::replace(&mut page, Vec::with_capacity(page_rows)))
+            {
+                return Ok(());
+            }
+        }
+        if !page.is_empty() {
+            send(page);
+        }
+        Ok(())
+    }
 
     fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize> {
         let mut n = 0;

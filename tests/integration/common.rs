@@ -15,7 +15,7 @@ use acdsync::sync::{self, Days, RunReport};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use odbc_api::{ConnectionOptions, IntoParameter};
+use odbc_api::{ConnectionOptions, Cursor, IntoParameter};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -296,6 +296,30 @@ impl Source {
         };
         s.execute(ddl);
         s
+    }
+
+    /// The largest change_id of the source table (PostgreSQL sources with a change key).
+    pub fn max_change_id(&self) -> i64 {
+        let env = odbc_api::environment().unwrap();
+        let conn = env
+            .connect_with_connection_string(&self.connection_string, ConnectionOptions::default())
+            .unwrap();
+        let mut cursor = conn
+            .execute(
+                "SELECT CAST(max(change_id) AS text) FROM acd_agent_states",
+                (),
+                None,
+            )
+            .unwrap()
+            .unwrap();
+        let mut text = Vec::new();
+        cursor
+            .next_row()
+            .unwrap()
+            .unwrap()
+            .get_text(1, &mut text)
+            .unwrap();
+        String::from_utf8(text).unwrap().parse().unwrap()
     }
 
     pub fn execute(&self, sql: &str) {

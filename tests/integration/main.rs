@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod fast_paths;
 mod schema_rules;
 
 use acdsync::config::WindowParameters;
