@@ -340,6 +340,10 @@ impl RepeatedHourRow {
     }
 }
 
+/// A name not registered yet, and a row without a code, in a row's looked-up indices.
+const UNKNOWN: u32 = u32::MAX;
+const NO_CODE_INDEX: u32 = u32::MAX - 1;
+
 /// Agent IDs or codes of a system, by their text, with the times this run saw them.
 struct Names {
     index: FxHashMap<String, usize>,
@@ -390,6 +394,16 @@ impl Names {
 
     fn get(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()
+    }
+
+    /// The index of `name`, or `UNKNOWN`.
+    fn index_of(&self, name: &str) -> u32 {
+        self.index.get(name).map_or(UNKNOWN, |i| *i as u32)
+    }
+
+    /// `index_of` for an optional code: `NO_CODE_INDEX` when there is none.
+    fn index_of_code(&self, code: Option<&str>) -> u32 {
+        code.map_or(NO_CODE_INDEX, |c| self.index_of(c))
     }
 
     fn touch(&mut self, i: usize, t: NaiveDateTime) -> i64 {
@@ -562,6 +576,7 @@ fn merge<C: WfmOps>(
     m.counts.read = source::read(system, what, |batch| m.batch(c, batch))?;
     if plan.mode == Mode::Full {
         m.finish_stream(c)?;
+        tracing::debug!(system = %system.name, "stored window read to its end");
     }
     m.finish_repeated_hour(c)?;
     if plan.mode == Mode::Full {
@@ -718,8 +733,9 @@ impl Merge<'_> {
 
     fn batch<C: WfmOps>(&mut self, c: &mut C, batch: &Batch<'_>) -> anyhow::Result<()> {
         let full = self.plan.mode == Mode::Full;
-        // Pass 1: rules, and the agent IDs and codes this batch brings for the first time.
+        // Pass 1: rules; each row's agent ID and code looked up once (UNKNOWN: new in this batch).
         let mut valid: Vec<(u64, RawRow<'_>, SourceSession<'_>)> = Vec::with_capacity(batch.len());
+        let mut names: Vec<(u32, u32)> = Vec::with_capacity(batch.len());
         for i in 0..batch.len() {
             let row_no = batch.first_row + i as u64;
             let raw = batch.row(i);
@@ -734,16 +750,35 @@ impl Merge<'_> {
                     .push(RepeatedHourRow::new(row_no, &raw, &s)),
                 Ok(s) if !full => valid.push((row_no, raw, s)),
                 Ok(s) => match self.plan.window.outside(&s) {
-                    None => valid.push((row_no, raw, s)),
+                    None => {
+                        names.push((self.agents.index_of(s.agent_id), self.codes.index_of_code(s.activity_code)));
+                        valid.push((row_no, raw, s));
+                    }
                     Some(why) => self.reject(row_no, &raw, why),
                 },
                 Err(why) => self.reject(row_no, &raw, why),
             }
         }
-        self.register_new_names(c, &valid)?;
         if full {
-            for (row_no, raw, s) in valid {
-                self.stream_row(c, row_no, &raw, &s)?;
+            let new: Vec<(u64, RawRow<'_>, SourceSession<'_>)> = valid
+                .iter()
+                .zip(&names)
+                .filter(|(_, (a, c))| *a == UNKNOWN || *c == UNKNOWN)
+                .map(|(v, _)| *v)
+                .collect();
+            if !new.is_empty() {
+                self.register_new_names(c, &new)?;
+                for ((_, _, s), (a, code)) in valid.iter().zip(names.iter_mut()) {
+                    if *a == UNKNOWN {
+                        *a = self.agents.index_of(s.agent_id);
+                    }
+                    if *code == UNKNOWN {
+                        *code = self.codes.index_of_code(s.activity_code);
+                    }
+                }
+            }
+            for ((row_no, raw, s), (agent, code)) in valid.into_iter().zip(names) {
+                self.stream_row(c, row_no, &raw, &s, agent as usize, code)?;
             }
             self.merge_before_window(c)?;
         } else {
@@ -762,6 +797,8 @@ impl Merge<'_> {
         row_no: u64,
         raw: &RawRow<'_>,
         s: &SourceSession<'_>,
+        agent: usize,
+        code: u32,
     ) -> anyhow::Result<()> {
         let start = micros(s.started_at);
         match self.current_start {
@@ -778,7 +815,6 @@ impl Merge<'_> {
             Some(cur) if start == cur => {}
             _ => self.advance_to(c, start)?,
         }
-        let agent = self.agents.get(s.agent_id).expect("registered above");
         let agent_id = self.agents.entries[agent].id;
         if !self.agents_at_start.insert(agent_id) {
             self.reject(row_no, raw, duplicate(s));
@@ -796,7 +832,7 @@ impl Merge<'_> {
             return Ok(());
         }
         let found = stream.pending.remove(&key);
-        let session = self.session(agent, s);
+        let session = self.session_of(agent, code, s);
         match found {
             Some(slot) => self.compare(slot, &session),
             None if s.started_at < self.plan.window.start => self.before_window.push(session),
@@ -807,10 +843,16 @@ impl Merge<'_> {
 
     /// The session a valid row becomes; notes when its agent and code were seen.
     fn session(&mut self, agent: usize, s: &SourceSession<'_>) -> NewSession {
+        let code = self.codes.index_of_code(s.activity_code);
+        self.session_of(agent, code, s)
+    }
+
+    /// `session`, with the code's index already looked up (`NO_CODE_INDEX` for none).
+    fn session_of(&mut self, agent: usize, code: u32, s: &SourceSession<'_>) -> NewSession {
         let external_agent_id = self.agents.touch(agent, s.started_at);
-        let external_activity_code_id = s.activity_code.map(|code| {
-            let i = self.codes.get(code).expect("registered above");
-            self.codes.touch(i, s.started_at)
+        let external_activity_code_id = (code != NO_CODE_INDEX).then(|| {
+            debug_assert!(code != UNKNOWN, "registered above");
+            self.codes.touch(code as usize, s.started_at)
         });
         NewSession {
             external_system_id: self.plan.system_id,

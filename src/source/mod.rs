@@ -120,6 +120,7 @@ pub fn read(
                 system.name
             ))
         })?;
+    tracing::debug!(system = %system.name, "source query executed, fetching");
     let at = || format!("system {:?}: reading the result of {sql_file}", system.name);
     let columns = cursor
         .num_result_cols()
@@ -167,7 +168,10 @@ pub fn read(
     // The driver fetches the next batch in its own thread while this one is merged.
     let mut fetcher = ConcurrentBlockCursor::from_block_cursor(block);
     let mut read: u64 = 0;
+    // Where the time goes, for the debug log: waiting for the driver, or merging.
+    let (mut waiting, mut merging) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     loop {
+        let wait_started = std::time::Instant::now();
         let fetched = fetcher.fetch_into(&mut current).map_err(|e| {
             let detail = redact(&e.to_string());
             match e {
@@ -183,7 +187,15 @@ pub fn read(
                 _ => anyhow!("system {:?}: fetching rows of {sql_file} after row {read} failed: {detail}", system.name),
             }
         })?;
+        waiting += wait_started.elapsed();
         if !fetched {
+            tracing::debug!(
+                system = %system.name,
+                rows = read,
+                waiting_for_driver_s = waiting.as_secs_f64(),
+                merging_s = merging.as_secs_f64(),
+                "source result read"
+            );
             break;
         }
         let batch = Batch {
@@ -192,7 +204,9 @@ pub fn read(
             first_row: read + 1,
         };
         read += batch.len() as u64;
+        let merge_started = std::time::Instant::now();
         on_batch(&batch)?;
+        merging += merge_started.elapsed();
     }
     Ok(read)
 }
