@@ -162,6 +162,8 @@ struct Measured {
     secs: f64,
     /// ru_maxrss of the child, in KiB (Linux).
     rss_kib: i64,
+    /// User + system CPU seconds of the child.
+    cpu_secs: f64,
     /// Exit code, or 128 + signal.
     code: i32,
     stdout: PathBuf,
@@ -177,10 +179,14 @@ impl Measured {
     }
     /// The last non-empty lines of stderr, for messages.
     fn stderr_tail(&self, lines: usize) -> String {
-        let text = fs::read_to_string(&self.stderr).unwrap_or_default();
+        let text = strip_ansi(&fs::read_to_string(&self.stderr).unwrap_or_default());
         let v: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         v[v.len().saturating_sub(lines)..].join("\n")
     }
+}
+
+fn tv_secs(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
 }
 
 /// Runs `cmd` to its end with stdout and stderr in files under `log_dir`, and measures it.
@@ -218,10 +224,37 @@ fn measure(cmd: &mut Command, log_dir: &Path, label: &str) -> anyhow::Result<Mea
     Ok(Measured {
         secs,
         rss_kib: usage.ru_maxrss,
+        cpu_secs: tv_secs(usage.ru_utime) + tv_secs(usage.ru_stime),
         code,
         stdout,
         stderr,
     })
+}
+
+/// acdsync's text logs keep their colours when written to a file.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The 1-minute load average.
+fn load_average() -> f64 {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(f64::NAN)
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -622,6 +655,8 @@ struct Row {
     measurement: String,
     store: String,
     secs: Option<f64>,
+    /// User + system CPU seconds of the measured process.
+    cpu: Option<f64>,
     rows_read: Option<i64>,
     written: String,
     rss_mb: Option<f64>,
@@ -636,6 +671,7 @@ impl Row {
             measurement: measurement.into(),
             store: store.into(),
             secs: None,
+            cpu: None,
             rows_read: None,
             written: "—".into(),
             rss_mb: None,
@@ -690,6 +726,8 @@ struct Bench {
     rows: Vec<Row>,
     notes: Vec<String>,
     step: u32,
+    /// 1-minute load average when the bench started (later ones include the bench's own work).
+    load_start: f64,
 }
 
 impl Bench {
@@ -742,11 +780,16 @@ impl Bench {
             rows: Vec::new(),
             notes: Vec::new(),
             step: 0,
+            load_start: load_average(),
         })
     }
 
     fn say(&self, msg: &str) {
         eprintln!("[{:7.1}s] {msg}", self.started.elapsed().as_secs_f64());
+    }
+
+    fn measure(&mut self, cmd: &mut Command, label: &str) -> anyhow::Result<Measured> {
+        measure(cmd, &self.logs, label)
     }
 
     fn label(&mut self, name: &str) -> String {
@@ -829,17 +872,19 @@ impl Bench {
 
         // (a1) the server: psql \copy of the window to /dev/null.
         let mut copy_out = Vec::new();
+        let mut copy_out_cpu = Vec::new();
         let mut copy_out_rss: f64 = 0.0;
         if all {
             for _ in 0..runs {
                 let label = self.label("floor-copy-out");
                 let mut c = psql_cmd(db);
                 c.args(["-c", &format!("\\copy ({query}) to '/dev/null'")]);
-                let m = measure(&mut c, &self.logs, &label)?;
+                let m = self.measure(&mut c, &label)?;
                 if m.code != 0 {
                     bail!("psql \\copy failed: {}", m.stderr_tail(3));
                 }
                 copy_out.push(m.secs);
+                copy_out_cpu.push(m.cpu_secs);
                 copy_out_rss = copy_out_rss.max(m.rss_mb());
             }
             self.say(&format!(
@@ -850,6 +895,7 @@ impl Bench {
 
         // (a2) the driver: raw bulk ODBC fetch in a child process.
         let mut fetch = Vec::new();
+        let mut fetch_cpu = Vec::new();
         let mut fetch_rss: f64 = 0.0;
         let mut window_rows: i64 = -1;
         for _ in 0..if all { runs } else { 1 } {
@@ -862,7 +908,7 @@ impl Bench {
                 .arg(self.sql_file("bench_sessions.sql"))
                 .arg("--date")
                 .arg(self.args.date.to_string());
-            let m = measure(&mut c, &self.logs, &label)?;
+            let m = self.measure(&mut c, &label)?;
             if m.code != 0 {
                 bail!("raw ODBC fetch failed: {}", m.stderr_tail(5));
             }
@@ -872,6 +918,7 @@ impl Bench {
                 .parse()
                 .context("fetch-floor output")?;
             fetch.push(m.secs);
+            fetch_cpu.push(m.cpu_secs);
             fetch_rss = fetch_rss.max(m.rss_mb());
         }
         self.say(&format!(
@@ -884,11 +931,13 @@ impl Bench {
             "source",
         );
         row.secs = Some(median(&fetch));
+        row.cpu = Some(median(&fetch_cpu));
         row.rows_read = Some(window_rows);
         row.rss_mb = Some(fetch_rss);
         if all {
             let mut r0 = Row::new("floor: psql \\copy (query) to /dev/null", "source");
             r0.secs = Some(median(&copy_out));
+            r0.cpu = Some(median(&copy_out_cpu));
             r0.rows_read = Some(window_rows);
             r0.rss_mb = Some(copy_out_rss);
             self.rows.push(r0);
@@ -910,12 +959,13 @@ impl Bench {
             &format!("\\copy ({query}) to '{}' with (format csv)", csv.display()),
         ]);
         let label = self.label("floor-csv-export");
-        let m = measure(&mut c, &self.logs, &label)?;
+        let m = self.measure(&mut c, &label)?;
         if m.code != 0 {
             bail!("psql \\copy to CSV failed: {}", m.stderr_tail(3));
         }
         recreate_database(SCRATCH_DB, None)?;
         let mut copy_in = Vec::new();
+        let mut copy_in_cpu = Vec::new();
         let mut copy_in_rss: f64 = 0.0;
         for _ in 0..runs {
             psql(
@@ -934,11 +984,12 @@ impl Bench {
                     csv.display()
                 ),
             ]);
-            let m = measure(&mut c, &self.logs, &label)?;
+            let m = self.measure(&mut c, &label)?;
             if m.code != 0 {
                 bail!("psql \\copy from CSV failed: {}", m.stderr_tail(3));
             }
             copy_in.push(m.secs);
+            copy_in_cpu.push(m.cpu_secs);
             copy_in_rss = copy_in_rss.max(m.rss_mb());
         }
         let loaded = psql_i64(SCRATCH_DB, "SELECT count(*) FROM bench_copy_target;")?;
@@ -956,6 +1007,7 @@ impl Bench {
             "PostgreSQL",
         );
         r.secs = Some(median(&copy_in));
+        r.cpu = Some(median(&copy_in_cpu));
         r.written = thousands(loaded);
         r.rss_mb = Some(copy_in_rss);
         self.rows.push(r);
@@ -1077,7 +1129,7 @@ impl Bench {
         let label = self.label(&format!("{}-migrate", store.short()));
         let mut c = self.acdsync_cmd(config);
         c.arg("migrate");
-        measure(&mut c, &self.logs, &label)
+        self.measure(&mut c, &label)
     }
 
     /// `acdsync sync --date D`, measured; the run's counts from import_runs.
@@ -1090,7 +1142,7 @@ impl Bench {
         let label = self.label(&format!("{}-{name}", store.short()));
         let mut c = self.acdsync_cmd(config);
         c.args(["sync", "--date", &self.args.date.to_string()]);
-        let m = measure(&mut c, &self.logs, &label)?;
+        let m = self.measure(&mut c, &label)?;
         let run = self.last_run(store).ok();
         self.say(&format!(
             "{} {name}: exit {}, {:.3}s, {:.1} MB, {}",
@@ -1138,6 +1190,7 @@ impl Bench {
         let (m, run) = self.sync(store, &config, "first-sync")?;
         let mut r = Row::new(format!("(b) first full sync N={n}"), store.name());
         r.secs = Some(m.secs);
+        r.cpu = Some(m.cpu_secs);
         r.rss_mb = Some(m.rss_mb());
         r.ratio = Some(m.secs / (floors.fetch + floors.copy_in));
         if let Some(run) = &run {
@@ -1169,12 +1222,14 @@ impl Bench {
 
         // (c) re-run with nothing changed: it changes no state, so it is repeated.
         let mut secs = Vec::new();
+        let mut cpu = Vec::new();
         let mut rss: f64 = 0.0;
         let mut fail = None;
         let mut last = None;
         for _ in 0..self.args.runs {
             let (m, run) = self.sync(store, &config, "unchanged-rerun")?;
             secs.push(m.secs);
+            cpu.push(m.cpu_secs);
             rss = rss.max(m.rss_mb());
             if let Some(f) = Self::sync_failed(&m, &run) {
                 fail.get_or_insert(f);
@@ -1188,6 +1243,7 @@ impl Bench {
         }
         let mut r = Row::new(format!("(c) re-run, nothing changed N={n}"), store.name());
         r.secs = Some(median(&secs));
+        r.cpu = Some(median(&cpu));
         r.rss_mb = Some(rss);
         r.ratio = Some(median(&secs) / floors.fetch);
         if let Some(run) = &last {
@@ -1316,6 +1372,7 @@ impl Bench {
             store.name(),
         );
         r.secs = Some(m.secs);
+        r.cpu = Some(m.cpu_secs);
         r.rss_mb = Some(m.rss_mb());
         r.ratio = Some(m.secs / floors.fetch);
         r.target = format!(
@@ -1452,6 +1509,7 @@ impl Bench {
         let mut all_ok = true;
         for (name, runs) in [("start", &start), ("end", &end)] {
             let secs: Vec<f64> = runs.iter().map(|(m, _)| m.secs).collect();
+            let cpu: Vec<f64> = runs.iter().map(|(m, _)| m.cpu_secs).collect();
             let mut r = Row::new(
                 format!(
                     "incremental run at the {name} of the day, +{} new rows (0.5 %)",
@@ -1460,6 +1518,7 @@ impl Bench {
                 store.name(),
             );
             r.secs = Some(median(&secs));
+            r.cpu = Some(median(&cpu));
             r.rss_mb = Some(runs.iter().map(|(m, _)| m.rss_mb()).fold(0.0, f64::max));
             let mut fail = None;
             for (m, run) in runs.iter() {
@@ -1563,6 +1622,7 @@ impl Bench {
                     let (m, run) = self.sync(store, &config, step)?;
                     let mut r = Row::new(format!("memory: {name} N={n}"), store.name());
                     r.secs = Some(m.secs);
+                    r.cpu = Some(m.cpu_secs);
                     r.rss_mb = Some(m.rss_mb());
                     r.ratio = Some(m.secs / floors.fetch);
                     if let Some(run) = &run {
@@ -1730,20 +1790,28 @@ impl Bench {
             "| bench wall time | {:.0} s |",
             self.started.elapsed().as_secs_f64()
         )?;
+        writeln!(
+            md,
+            "| load average (1 min) before the bench | {:.2} |",
+            self.load_start
+        )?;
         writeln!(md)?;
         writeln!(
             md,
-            "| measurement | store | seconds | rows read | rows written | peak RSS MB | ratio | target | verdict |"
+            "| measurement | store | seconds | CPU s | rows read | rows written | peak RSS MB | ratio | target | verdict |"
         )?;
-        writeln!(md, "|---|---|---:|---:|---|---:|---:|---|---|")?;
+        writeln!(md, "|---|---|---:|---:|---:|---|---:|---:|---|---|")?;
         for r in &self.rows {
             writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.measurement,
                 r.store,
                 r.secs
                     .map(|s| format!("{s:.3}"))
+                    .unwrap_or_else(|| "—".into()),
+                r.cpu
+                    .map(|s| format!("{s:.2}"))
                     .unwrap_or_else(|| "—".into()),
                 r.rows_read.map(thousands).unwrap_or_else(|| "—".into()),
                 r.written,
@@ -1763,6 +1831,15 @@ impl Bench {
             "Seconds: wall time of the measured process, median of {} runs for the floors, the unchanged re-run and the incremental runs, one run otherwise. Peak RSS: `ru_maxrss` of that process (the server's memory is not included). Ratios: first sync / (raw ODBC fetch + \\copy in); re-runs / raw ODBC fetch; memory growth: peak RSS at the largest size / at the smallest. Targets and verdicts are for the PostgreSQL store; SQLite rows are checked for rows written only.",
             a.runs
         )?;
+        if self.load_start > 0.5 {
+            self.notes.insert(
+                0,
+                format!(
+                    "**The machine was busy when the bench started** (1-minute load average {:.2}): other processes may have shared the cores, so the seconds may be high and noisy. Compare the CPU column, or rerun on an idle machine.",
+                    self.load_start
+                ),
+            );
+        }
         if !self.notes.is_empty() {
             writeln!(md)?;
             for n in &self.notes {
