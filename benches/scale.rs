@@ -1829,7 +1829,7 @@ impl Bench {
         writeln!(md)?;
         writeln!(
             md,
-            "Seconds: wall time of the measured process, median of {} runs for the floors, the unchanged re-run and the incremental runs, one run otherwise. Peak RSS: `ru_maxrss` of that process (the server's memory is not included). Ratios: first sync / (raw ODBC fetch + \\copy in); re-runs / raw ODBC fetch; memory growth: peak RSS at the largest size / at the smallest. Targets and verdicts are for the PostgreSQL store; SQLite rows are checked for rows written only.",
+            "Seconds: wall time of the measured process, median of {} runs for the floors, the unchanged re-run and the incremental runs, one run otherwise. Peak RSS: `ru_maxrss` of that process (the server's memory is not included). Ratios: first sync / (raw ODBC fetch + \\copy in); re-runs and memory rows / raw ODBC fetch (of the same size); incremental: end of day / start of day; memory growth: peak RSS at the largest size / at the smallest. Targets and verdicts are for the PostgreSQL store; SQLite rows are checked for rows written only.",
             a.runs
         )?;
         if self.load_start > 0.5 {
@@ -1850,7 +1850,10 @@ impl Bench {
         writeln!(
             md,
             "\nLogs of every measured process: `{}`",
-            self.logs.display()
+            self.logs
+                .strip_prefix(&self.repo)
+                .unwrap_or(&self.logs)
+                .display()
         )?;
         println!("{md}");
         let out = if a.out.is_absolute() {
