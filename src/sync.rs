@@ -14,6 +14,7 @@
 //! same transaction.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, NaiveDateTime, SubsecRound, Utc};
@@ -444,9 +445,11 @@ impl Names {
     }
 }
 
-/// Writes are sent in statements of this many rows at most, and the stored window is read in pages of as
-/// many, so memory stays bounded by the batch.
+/// Updates, deletes and rejected rows are sent in statements of this many rows at most.
 const WRITE_BATCH: usize = 10_000;
+/// New sessions are sent in statements of up to this many (56 bytes each: 5.6 MB): fewer, larger COPY
+/// statements, because each runs the set-based reference check once (PostgreSQL).
+const INSERT_BATCH: usize = 100_000;
 
 /// One run, decided: which system, which run row, which window, which query.
 struct Plan<'a> {
@@ -478,11 +481,47 @@ fn parse_watermark(kind: WatermarkKind, text: &str) -> Result<Watermark, String>
 struct StoredStream {
     pages: WindowPages,
     done: bool,
-    /// Start of the last stored session read.
+    /// Start of the last stored session read, and its key (start, agent).
     read_up_to: Option<i64>,
-    /// Read, not yet matched, by (agent, start); `order` keeps their keys in the order read.
-    pending: FxHashMap<(i64, i64), Slot>,
-    order: VecDeque<(i64, i64)>,
+    last_key: Option<(i64, i64)>,
+    /// Read and not settled yet, in key order (start, agent): matched by binary search, no hashing.
+    /// `Slot::seen` marks those a source row has taken.
+    pending: VecDeque<Pending>,
+    /// Time spent waiting for the reader (debug log).
+    waited: std::time::Duration,
+}
+
+struct Pending {
+    start: i64,
+    agent: i64,
+    slot: Slot,
+}
+
+/// What the stored stream holds for a key.
+enum Stored {
+    /// A stored session, now taken by this row.
+    Taken(Slot),
+    /// A stored session an earlier row of this result took: this row is a duplicate.
+    AlreadyTaken,
+    Absent,
+}
+
+impl StoredStream {
+    /// Takes the stored session of (agent, start) read and not taken yet.
+    fn take(&mut self, agent: i64, start: i64) -> Stored {
+        match self
+            .pending
+            .binary_search_by(|p| (p.start, p.agent).cmp(&(start, agent)))
+        {
+            Err(_) => Stored::Absent,
+            Ok(i) if self.pending[i].slot.seen => Stored::AlreadyTaken,
+            Ok(i) => {
+                let slot = &mut self.pending[i].slot;
+                slot.seen = true;
+                Stored::Taken(*slot)
+            }
+        }
+    }
 }
 
 struct Merge<'p> {
@@ -494,7 +533,8 @@ struct Merge<'p> {
     /// there, and source rows of those hours, are merged by key at the end, not in the stream.
     held: Vec<(i64, i64)>,
     stream: Option<StoredStream>,
-    /// The source start being merged (full mode: rows come in start order) and the agents seen at it.
+    /// The source start being merged (full mode: rows come in start order), and the agents seen at it
+    /// whose rows have no stored session (to tell duplicates among new rows).
     current_start: Option<i64>,
     agents_at_start: FxHashSet<i64>,
     /// Keyed merge: stored sessions loaded by key (held spans, sessions before the window, changes).
@@ -515,7 +555,73 @@ struct Merge<'p> {
     counts: Counts,
 }
 
-fn merge<C: WfmOps>(
+/// The WFM connection during a merge, driven by a thread of its own: writes are queued (at most two
+/// waiting) and run while the merge goes on with the next batch, so the database's work (PostgreSQL's
+/// COPY and index updates, SQLite's B-tree) overlaps the fetch and the compare on the other core. Lookups
+/// wait for their answer. Everything runs in order on the one connection, inside the run's transaction.
+/// After a failed write the thread runs nothing more and the merge's next call fails with its error.
+struct Db<'s, C> {
+    jobs: std::sync::mpsc::SyncSender<Job<'s, C>>,
+    written: &'s Written,
+}
+
+type Job<'s, C> = Box<dyn FnOnce(&mut C, &Written) -> anyhow::Result<()> + Send + 's>;
+
+/// Sessions the writer thread has written.
+#[derive(Default)]
+struct Written {
+    inserted: AtomicU64,
+    updated: AtomicU64,
+    deleted: AtomicU64,
+    failed: AtomicBool,
+}
+
+impl<'s, C: WfmOps + Send + 's> Db<'s, C> {
+    /// Queues a write.
+    fn write(
+        &self,
+        job: impl FnOnce(&mut C, &Written) -> anyhow::Result<()> + Send + 's,
+    ) -> anyhow::Result<()> {
+        if self.written.failed.load(Ordering::Acquire) || self.jobs.send(Box::new(job)).is_err() {
+            anyhow::bail!("an earlier write to the WFM database failed");
+        }
+        Ok(())
+    }
+
+    /// Runs `f` after the writes queued before it, and returns its answer.
+    fn call<R: Send + 's>(
+        &self,
+        f: impl FnOnce(&mut C) -> anyhow::Result<R> + Send + 's,
+    ) -> anyhow::Result<R> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.write(move |c, _| {
+            let _ = tx.send(f(c));
+            Ok(())
+        })?;
+        rx.recv()
+            .map_err(|_| anyhow::anyhow!("an earlier write to the WFM database failed"))?
+    }
+}
+
+/// Runs queued jobs on `c` until the queue closes; returns the first failure (and runs nothing after it).
+fn run_jobs<C>(
+    c: &mut C,
+    jobs: std::sync::mpsc::Receiver<Job<'_, C>>,
+    written: &Written,
+) -> anyhow::Result<()> {
+    let mut failure = None;
+    for job in jobs {
+        if failure.is_none() {
+            if let Err(e) = job(c, written) {
+                written.failed.store(true, Ordering::Release);
+                failure = Some(e);
+            }
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+fn merge<C: WfmOps + Send>(
     c: &mut C,
     reader: &WindowReader,
     plan: &Plan<'_>,
@@ -538,8 +644,9 @@ fn merge<C: WfmOps>(
         ),
         done: false,
         read_up_to: None,
-        pending: FxHashMap::default(),
-        order: VecDeque::new(),
+        last_key: None,
+        pending: VecDeque::new(),
+        waited: std::time::Duration::ZERO,
     });
     let mut m = Merge {
         plan,
@@ -573,26 +680,51 @@ fn merge<C: WfmOps>(
         },
         _ => source::Read::Window(&window.local),
     };
-    m.counts.read = source::read(system, what, |batch| m.batch(c, batch))?;
-    if plan.mode == Mode::Full {
-        m.finish_stream(c)?;
-        tracing::debug!(system = %system.name, "stored window read to its end");
-    }
-    m.finish_repeated_hour(c)?;
-    if plan.mode == Mode::Full {
-        // Stored sessions of the held spans that no source row matched.
-        let window_start = micros(window.start);
-        let gone: Vec<(i64, Slot)> = m
-            .stored
-            .iter()
-            .filter(|(_, slot)| !slot.seen)
-            .map(|((_, start), slot)| (*start, *slot))
-            .collect();
-        for (start, slot) in gone {
-            m.unmatched(start, slot, window_start);
-        }
-    }
-    m.flush(c, true)?;
+    let written = Written::default();
+    let (jobs, queue) = std::sync::mpsc::sync_channel::<Job<'_, C>>(2);
+    let conn: &mut C = &mut *c;
+    let (merged, wrote) = std::thread::scope(|scope| {
+        let writer = std::thread::Builder::new()
+            .name("acdsync-writer".into())
+            .spawn_scoped(scope, || run_jobs(conn, queue, &written))
+            .expect("spawning a thread");
+        let db = Db {
+            jobs,
+            written: &written,
+        };
+        let merged = (|| -> anyhow::Result<()> {
+            m.counts.read = source::read(system, what, |batch| m.batch(&db, batch))?;
+            if plan.mode == Mode::Full {
+                m.finish_stream(&db)?;
+                let waited = m.stream.as_ref().map_or(0.0, |s| s.waited.as_secs_f64());
+                tracing::debug!(system = %system.name, waiting_for_store_s = waited, "stored window read to its end");
+            }
+            m.finish_repeated_hour(&db)?;
+            if plan.mode == Mode::Full {
+                // Stored sessions of the held spans that no source row matched.
+                let window_start = micros(window.start);
+                let gone: Vec<(i64, Slot)> = m
+                    .stored
+                    .iter()
+                    .filter(|(_, slot)| !slot.seen)
+                    .map(|((_, start), slot)| (*start, *slot))
+                    .collect();
+                for (start, slot) in gone {
+                    m.unmatched(start, slot, window_start);
+                }
+            }
+            m.flush(&db, true)
+        })();
+        drop(db);
+        let wrote = writer.join().expect("the writer thread does not panic");
+        (merged, wrote)
+    });
+    // The writer's failure is the cause of the merge's ("an earlier write failed"): report it first.
+    wrote?;
+    merged?;
+    m.counts.inserted = written.inserted.load(Ordering::Acquire);
+    m.counts.updated = written.updated.load(Ordering::Acquire);
+    m.counts.deleted = written.deleted.load(Ordering::Acquire);
 
     let stale_open_since = m
         .stale_open_first
@@ -731,7 +863,11 @@ impl Merge<'_> {
         Ok(())
     }
 
-    fn batch<C: WfmOps>(&mut self, c: &mut C, batch: &Batch<'_>) -> anyhow::Result<()> {
+    fn batch<'s, C: WfmOps + Send + 's>(
+        &mut self,
+        c: &Db<'s, C>,
+        batch: &Batch<'_>,
+    ) -> anyhow::Result<()> {
         let full = self.plan.mode == Mode::Full;
         // Pass 1: rules; each row's agent ID and code looked up once (UNKNOWN: new in this batch).
         let mut valid: Vec<(u64, RawRow<'_>, SourceSession<'_>)> = Vec::with_capacity(batch.len());
@@ -751,7 +887,10 @@ impl Merge<'_> {
                 Ok(s) if !full => valid.push((row_no, raw, s)),
                 Ok(s) => match self.plan.window.outside(&s) {
                     None => {
-                        names.push((self.agents.index_of(s.agent_id), self.codes.index_of_code(s.activity_code)));
+                        names.push((
+                            self.agents.index_of(s.agent_id),
+                            self.codes.index_of_code(s.activity_code),
+                        ));
                         valid.push((row_no, raw, s));
                     }
                     Some(why) => self.reject(row_no, &raw, why),
@@ -791,9 +930,9 @@ impl Merge<'_> {
     }
 
     /// Merges one source row of a full sync with the stored stream. Rows come in start order.
-    fn stream_row<C: WfmOps>(
+    fn stream_row<'s, C: WfmOps + Send + 's>(
         &mut self,
-        c: &mut C,
+        c: &Db<'s, C>,
         row_no: u64,
         raw: &RawRow<'_>,
         s: &SourceSession<'_>,
@@ -816,27 +955,39 @@ impl Merge<'_> {
             _ => self.advance_to(c, start)?,
         }
         let agent_id = self.agents.entries[agent].id;
-        if !self.agents_at_start.insert(agent_id) {
+        let stream = self.stream.as_mut().expect("a full sync streams");
+        let found = match stream.take(agent_id, start) {
+            // A second row for an (agent, start) already read in this result.
+            Stored::AlreadyTaken => None,
+            // Rows with no stored session: duplicates are told apart by the agents seen at this start.
+            Stored::Absent if !self.agents_at_start.insert(agent_id) => None,
+            found => Some(found),
+        };
+        let Some(found) = found else {
             self.reject(row_no, raw, duplicate(s));
             return Ok(());
-        }
-        let key = (agent_id, start);
-        let stream = self.stream.as_mut().expect("a full sync streams");
+        };
         if s.in_repeated_hour {
             // Its end is a repeated time: merged with the agent's rows of that hour, at the end.
-            if let Some(slot) = stream.pending.remove(&key) {
-                self.stored.insert(key, slot);
+            if let Stored::Taken(slot) = found {
+                // Matched again there, by key.
+                self.stored.insert(
+                    (agent_id, start),
+                    Slot {
+                        seen: false,
+                        ..slot
+                    },
+                );
             }
             self.repeated_hour
                 .push(RepeatedHourRow::new(row_no, raw, s));
             return Ok(());
         }
-        let found = stream.pending.remove(&key);
         let session = self.session_of(agent, code, s);
         match found {
-            Some(slot) => self.compare(slot, &session),
-            None if s.started_at < self.plan.window.start => self.before_window.push(session),
-            None => self.inserts.push(session),
+            Stored::Taken(slot) => self.compare(slot, &session),
+            _ if s.started_at < self.plan.window.start => self.before_window.push(session),
+            _ => self.inserts.push(session),
         }
         Ok(())
     }
@@ -889,7 +1040,11 @@ impl Merge<'_> {
 
     /// Moves the merge to source start `start`: stored sessions starting before it that no row matched
     /// are settled, and the stored stream is read past it.
-    fn advance_to<C: WfmOps>(&mut self, c: &mut C, start: i64) -> anyhow::Result<()> {
+    fn advance_to<'s, C: WfmOps + Send + 's>(
+        &mut self,
+        c: &Db<'s, C>,
+        start: i64,
+    ) -> anyhow::Result<()> {
         self.settle_before(start);
         self.current_start = Some(start);
         self.agents_at_start.clear();
@@ -916,13 +1071,10 @@ impl Merge<'_> {
         let mut gone = Vec::new();
         {
             let stream = self.stream.as_mut().expect("a full sync streams");
-            while let Some(&(agent, t)) = stream.order.front() {
-                if t >= start {
-                    break;
-                }
-                stream.order.pop_front();
-                if let Some(slot) = stream.pending.remove(&(agent, t)) {
-                    gone.push((t, slot));
+            while stream.pending.front().is_some_and(|p| p.start < start) {
+                let p = stream.pending.pop_front().expect("checked above");
+                if !p.slot.seen {
+                    gone.push((p.start, p.slot));
                 }
             }
         }
@@ -933,17 +1085,32 @@ impl Merge<'_> {
 
     fn read_stored_page(&mut self) -> anyhow::Result<()> {
         let stream = self.stream.as_mut().expect("a full sync streams");
-        match stream.pages.next_page()? {
+        let wait_started = std::time::Instant::now();
+        let page = stream.pages.next_page()?;
+        stream.waited += wait_started.elapsed();
+        match page {
             None => stream.done = true,
             Some(page) => {
                 for s in page {
                     let t = micros(s.started_at);
+                    let key = (t, s.external_agent_id);
+                    // The merge relies on this order (binary search, settling what lies behind).
+                    if stream.last_key.is_some_and(|last| key <= last) {
+                        anyhow::bail!(
+                            "the stored sessions of the window came out of key order at session id {} (a bug: please report it)",
+                            s.id
+                        );
+                    }
+                    stream.last_key = Some(key);
                     stream.read_up_to = Some(t);
                     if self.held.iter().any(|(a, b)| *a <= t && t < *b) {
                         self.stored.insert((s.external_agent_id, t), slot(&s));
                     } else {
-                        stream.pending.insert((s.external_agent_id, t), slot(&s));
-                        stream.order.push_back((s.external_agent_id, t));
+                        stream.pending.push_back(Pending {
+                            start: t,
+                            agent: s.external_agent_id,
+                            slot: slot(&s),
+                        });
                     }
                 }
             }
@@ -952,7 +1119,7 @@ impl Merge<'_> {
     }
 
     /// After the last source row: every stored session not matched yet is settled, page by page.
-    fn finish_stream<C: WfmOps>(&mut self, c: &mut C) -> anyhow::Result<()> {
+    fn finish_stream<'s, C: WfmOps + Send + 's>(&mut self, c: &Db<'s, C>) -> anyhow::Result<()> {
         loop {
             self.settle_before(i64::MAX);
             self.flush(c, false)?;
@@ -966,7 +1133,10 @@ impl Merge<'_> {
     /// Rows starting before the window that the stored window did not hold: a session stored ending
     /// before the window that the source now says overlaps it (a corrected end) is updated, not inserted
     /// twice.
-    fn merge_before_window<C: WfmOps>(&mut self, c: &mut C) -> anyhow::Result<()> {
+    fn merge_before_window<'s, C: WfmOps + Send + 's>(
+        &mut self,
+        c: &Db<'s, C>,
+    ) -> anyhow::Result<()> {
         if self.before_window.is_empty() {
             return Ok(());
         }
@@ -975,9 +1145,12 @@ impl Merge<'_> {
             .iter()
             .map(|r| (r.external_agent_id, r.started_at))
             .collect();
+        let system_id = self.plan.system_id;
         let found: FxHashMap<(i64, i64), Slot> = c
-            .load_sessions_at(self.plan.system_id, &keys)
-            .context("loading sessions that began before the window")?
+            .call(move |c| {
+                c.load_sessions_at(system_id, &keys)
+                    .context("loading sessions that began before the window")
+            })?
             .iter()
             .map(|s| ((s.external_agent_id, micros(s.started_at)), slot(s)))
             .collect();
@@ -991,7 +1164,10 @@ impl Merge<'_> {
     }
 
     /// The rows of the repeated hour, read again together (`sessions::resolve_repeated_hour`) and merged.
-    fn finish_repeated_hour<C: WfmOps>(&mut self, c: &mut C) -> anyhow::Result<()> {
+    fn finish_repeated_hour<'s, C: WfmOps + Send + 's>(
+        &mut self,
+        c: &Db<'s, C>,
+    ) -> anyhow::Result<()> {
         let rows = std::mem::take(&mut self.repeated_hour);
         if rows.is_empty() {
             return Ok(());
@@ -1070,9 +1246,9 @@ impl Merge<'_> {
 
     /// Merges rows by key: with the sessions already loaded in `stored`, and those looked up now
     /// (changes, and rows starting before the window); queues the writes.
-    fn merge_valid<C: WfmOps>(
+    fn merge_valid<'s, C: WfmOps + Send + 's>(
         &mut self,
-        c: &mut C,
+        c: &Db<'s, C>,
         valid: Vec<(u64, RawRow<'_>, SourceSession<'_>)>,
     ) -> anyhow::Result<()> {
         self.register_new_names(c, &valid)?;
@@ -1105,19 +1281,18 @@ impl Merge<'_> {
     }
 
     /// Adds the stored sessions with these (agent, start) keys to `stored`.
-    fn load_into_stored<C: WfmOps>(
+    fn load_into_stored<'s, C: WfmOps + Send + 's>(
         &mut self,
-        c: &mut C,
+        c: &Db<'s, C>,
         keys: &[(i64, NaiveDateTime)],
         what: &'static str,
     ) -> anyhow::Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
-        for s in c
-            .load_sessions_at(self.plan.system_id, keys)
-            .context(what)?
-        {
+        let system_id = self.plan.system_id;
+        let keys = keys.to_vec();
+        for s in c.call(move |c| c.load_sessions_at(system_id, &keys).context(what))? {
             self.stored
                 .insert((s.external_agent_id, micros(s.started_at)), slot(&s));
         }
@@ -1126,9 +1301,9 @@ impl Merge<'_> {
 
     /// Looks up the stored sessions of rows not loaded yet: all of them for changes; for a full sync,
     /// those that began before the window (stored ending before it, they are not in the stored window).
-    fn load_missing<C: WfmOps>(
+    fn load_missing<'s, C: WfmOps + Send + 's>(
         &mut self,
-        c: &mut C,
+        c: &Db<'s, C>,
         valid: &[(u64, RawRow<'_>, SourceSession<'_>)],
     ) -> anyhow::Result<()> {
         let everything = self.plan.mode == Mode::Changes;
@@ -1145,9 +1320,9 @@ impl Merge<'_> {
         self.load_into_stored(c, &keys, "loading the stored sessions of the rows read")
     }
 
-    fn register_new_names<C: WfmOps>(
+    fn register_new_names<'s, C: WfmOps + Send + 's>(
         &mut self,
-        c: &mut C,
+        c: &Db<'s, C>,
         valid: &[(u64, RawRow<'_>, SourceSession<'_>)],
     ) -> anyhow::Result<()> {
         let system_id = self.plan.system_id;
@@ -1181,10 +1356,25 @@ impl Merge<'_> {
                 .iter()
                 .map(|a| (a.external_id, a.first_seen_at))
                 .collect();
-            for (id, name) in c
-                .insert_agents(system_id, &new_agents)
-                .context("registering new agent IDs")?
-            {
+            // The writer thread needs owned values.
+            let owned: Vec<(String, Option<NaiveDateTime>)> = new_agents
+                .iter()
+                .map(|a| (a.external_id.to_owned(), a.first_seen_at))
+                .collect();
+            let inserted = c.call(move |c| {
+                let rows: Vec<NewAgentId<'_>> = owned
+                    .iter()
+                    .map(|(name, t)| NewAgentId {
+                        external_system_id: system_id,
+                        external_id: name,
+                        first_seen_at: *t,
+                        last_seen_at: *t,
+                    })
+                    .collect();
+                c.insert_agents(system_id, &rows)
+                    .context("registering new agent IDs")
+            })?;
+            for (id, name) in inserted {
                 let t = first_seen.get(name.as_str()).copied().flatten();
                 self.counts.new_agent_ids += 1;
                 self.agents.add(id, name, t, t, true);
@@ -1195,10 +1385,25 @@ impl Merge<'_> {
                 .iter()
                 .map(|a| (a.code, a.first_seen_at))
                 .collect();
-            for (id, code) in c
-                .insert_codes(system_id, &new_codes)
-                .context("registering new activity codes")?
-            {
+            let owned: Vec<(String, Option<NaiveDateTime>)> = new_codes
+                .iter()
+                .map(|a| (a.code.to_owned(), a.first_seen_at))
+                .collect();
+            let inserted = c.call(move |c| {
+                let rows: Vec<NewActivityCode<'_>> = owned
+                    .iter()
+                    .map(|(code, t)| NewActivityCode {
+                        external_system_id: system_id,
+                        code,
+                        activity_id: PRESENT_ACTIVITY_ID,
+                        first_seen_at: *t,
+                        last_seen_at: *t,
+                    })
+                    .collect();
+                c.insert_codes(system_id, &rows)
+                    .context("registering new activity codes")
+            })?;
+            for (id, code) in inserted {
                 let t = first_seen.get(code.as_str()).copied().flatten();
                 self.counts.new_activity_codes += 1;
                 self.codes.add(id, code, t, t, true);
@@ -1207,30 +1412,42 @@ impl Merge<'_> {
         Ok(())
     }
 
-    fn flush<C: WfmOps>(&mut self, c: &mut C, all: bool) -> anyhow::Result<()> {
-        if !self.inserts.is_empty() && (all || self.inserts.len() >= WRITE_BATCH) {
-            self.counts.inserted += c
-                .insert_sessions(&self.inserts)
-                .context("inserting new sessions")? as u64;
-            self.inserts.clear();
+    fn flush<'s, C: WfmOps + Send + 's>(&mut self, c: &Db<'s, C>, all: bool) -> anyhow::Result<()> {
+        if !self.inserts.is_empty() && (all || self.inserts.len() >= INSERT_BATCH) {
+            let rows = std::mem::replace(&mut self.inserts, Vec::with_capacity(INSERT_BATCH));
+            c.write(move |c, w| {
+                let n = c.insert_sessions(&rows).context("inserting new sessions")?;
+                w.inserted.fetch_add(n as u64, Ordering::AcqRel);
+                Ok(())
+            })?;
         }
         if !self.updates.is_empty() && (all || self.updates.len() >= WRITE_BATCH) {
-            self.counts.updated += c
-                .update_sessions(&self.updates)
-                .context("updating changed sessions")? as u64;
-            self.updates.clear();
+            let rows = std::mem::take(&mut self.updates);
+            c.write(move |c, w| {
+                let n = c
+                    .update_sessions(&rows)
+                    .context("updating changed sessions")?;
+                w.updated.fetch_add(n as u64, Ordering::AcqRel);
+                Ok(())
+            })?;
         }
         if !self.deletes.is_empty() && (all || self.deletes.len() >= WRITE_BATCH) {
-            self.counts.deleted += c
-                .delete_sessions(&self.deletes)
-                .context("deleting sessions the source no longer returns")?
-                as u64;
-            self.deletes.clear();
+            let ids = std::mem::take(&mut self.deletes);
+            c.write(move |c, w| {
+                let n = c
+                    .delete_sessions(&ids)
+                    .context("deleting sessions the source no longer returns")?;
+                w.deleted.fetch_add(n as u64, Ordering::AcqRel);
+                Ok(())
+            })?;
         }
         if !self.rejected.is_empty() && (all || self.rejected.len() >= WRITE_BATCH) {
-            c.insert_rejected(&self.rejected)
-                .context("keeping the rejected rows")?;
-            self.rejected.clear();
+            let rows = std::mem::take(&mut self.rejected);
+            c.write(move |c, _| {
+                c.insert_rejected(&rows)
+                    .context("keeping the rejected rows")?;
+                Ok(())
+            })?;
         }
         Ok(())
     }

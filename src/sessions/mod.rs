@@ -244,11 +244,14 @@ fn text(field: Field, bytes: &[u8]) -> Result<&str, Rejection> {
 }
 
 fn time(field: Field, bytes: &[u8]) -> Result<Option<SourceTime>, Rejection> {
-    let s = text(field, bytes)?;
-    if s.is_empty() {
+    if !bytes.is_ascii() {
+        // Not a time; say whether it is not even text.
+        text(field, bytes)?;
+    }
+    if bytes.trim_ascii().is_empty() {
         return Ok(None);
     }
-    parse_source_time(s)
+    time::parse_source_bytes(bytes)
         .map(Some)
         .map_err(|e| Rejection::new(field, e))
 }

@@ -23,13 +23,21 @@ pub enum SourceTime {
 
 /// Reads one timestamp as text. The error says what was expected; the caller names the row and column.
 pub fn parse_source_time(text: &str) -> Result<SourceTime, String> {
-    let s = text.trim();
-    let b = s.as_bytes();
+    parse_source_bytes(text.as_bytes())
+}
+
+/// `parse_source_time` on the bytes a driver returned (no UTF-8 check on the hot path: a time is ASCII,
+/// and anything else fails here with the value in the message).
+pub fn parse_source_bytes(text: &[u8]) -> Result<SourceTime, String> {
+    let b = text.trim_ascii();
+    let shown = || String::from_utf8_lossy(text).into_owned();
     if !b.is_empty() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') && b[0] != b'.' {
+        // Digits and dots only: ASCII, so valid UTF-8.
+        let s = std::str::from_utf8(b).map_err(|e| e.to_string())?;
         return parse_epoch(s).map(SourceTime::Utc);
     }
     let bad = || {
-        format!("cannot read {text:?} as a time: expected YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM] or epoch seconds")
+        format!("cannot read {:?} as a time: expected YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM] or epoch seconds", shown())
     };
     if b.len() < 16
         || b[4] != b'-'
@@ -69,12 +77,19 @@ pub fn parse_source_time(text: &str) -> Result<SourceTime, String> {
         }
     }
     let date = NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| {
-        format!("cannot read {text:?} as a time: {year:04}-{month:02}-{day:02} is not a date")
+        format!(
+            "cannot read {:?} as a time: {year:04}-{month:02}-{day:02} is not a date",
+            shown()
+        )
     })?;
-    let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)
-        .ok_or_else(|| format!("cannot read {text:?} as a time: {hour:02}:{minute:02}:{second:02} is not a time of day"))?;
+    let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos).ok_or_else(|| {
+        format!(
+            "cannot read {:?} as a time: {hour:02}:{minute:02}:{second:02} is not a time of day",
+            shown()
+        )
+    })?;
     let naive = date.and_time(time);
-    let rest = s[pos..].trim_start();
+    let rest = b[pos..].trim_ascii_start();
     if rest.is_empty() {
         return Ok(SourceTime::Local(naive));
     }
@@ -91,11 +106,10 @@ fn digits(b: &[u8]) -> Option<u32> {
 }
 
 /// `Z`, `+HH`, `+HHMM`, `+HH:MM` (and `-`), as seconds east of UTC.
-fn parse_offset(s: &str) -> Option<i32> {
-    if s == "Z" || s == "z" {
+fn parse_offset(b: &[u8]) -> Option<i32> {
+    if b == b"Z" || b == b"z" {
         return Some(0);
     }
-    let b = s.as_bytes();
     let sign = match b.first()? {
         b'+' => 1,
         b'-' => -1,

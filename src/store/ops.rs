@@ -266,39 +266,52 @@ macro_rules! shared_ops {
 impl WfmOps for PgConnection {
     shared_ops!();
 
-    // A cursor, fetched a page at a time: one pass of the index in key order, one result per page (libpq's
-    // single-row mode would allocate a result per row). The reader's session prefers the index's order to a
-    // sort, so that statistics not yet updated after a first load cannot make it sort the day.
+    // Pages by key (start, agent), each an index range scan from the last key read, decoded by position:
+    // one result per page (libpq's single-row mode would allocate a result per row, a cursor's rows can
+    // only be decoded by column name). The reader's session prefers the index's order to a sort, so that
+    // statistics not yet updated after a first load cannot make it sort the day for every page.
     fn stream_window(
         &mut self,
         w: &StoredWindow,
         page_rows: usize,
         send: &mut dyn FnMut(Vec<StoredSession>) -> bool,
     ) -> QueryResult<()> {
+        use agent_sessions::dsl as s;
         self.batch_execute("SET enable_sort = off; SET enable_bitmapscan = off")?;
-        self.transaction(|c| {
-            diesel::sql_query(
-                "DECLARE acdsync_window NO SCROLL CURSOR FOR \
-                 SELECT id, external_agent_id, external_activity_code_id, started_at, ended_at \
-                 FROM agent_sessions \
-                 WHERE external_system_id = $1 AND started_at >= $2 AND started_at < $3 \
-                   AND (started_at >= $4 OR ended_at IS NULL OR ended_at >= $4) \
-                 ORDER BY started_at, external_agent_id",
-            )
-            .bind::<BigInt, _>(w.external_system_id)
-            .bind::<Timestamp, _>(w.lookback_start)
-            .bind::<Timestamp, _>(w.window_end)
-            .bind::<Timestamp, _>(w.window_start)
-            .execute(c)?;
-            let fetch = format!("FETCH FORWARD {page_rows} FROM acdsync_window");
-            loop {
-                let page: Vec<StoredSession> = diesel::sql_query(&fetch).load(c)?;
-                let last = page.len() < page_rows;
-                if (!page.is_empty() && !send(page)) || last {
-                    return Ok(());
-                }
+        let mut after: Option<(NaiveDateTime, i64)> = None;
+        loop {
+            let mut q = s::agent_sessions
+                .filter(s::external_system_id.eq(w.external_system_id))
+                .filter(s::started_at.ge(w.lookback_start))
+                .filter(s::started_at.lt(w.window_end))
+                .filter(
+                    s::started_at
+                        .ge(w.window_start)
+                        .or(s::ended_at.is_null())
+                        .or(s::ended_at.ge(w.window_start)),
+                )
+                .select((
+                    s::id,
+                    s::external_agent_id,
+                    s::external_activity_code_id,
+                    s::started_at,
+                    s::ended_at,
+                ))
+                .order((s::started_at, s::external_agent_id))
+                .limit(page_rows as i64)
+                .into_boxed();
+            if let Some((t, agent)) = after {
+                q = q
+                    .filter(s::started_at.ge(t))
+                    .filter(s::started_at.gt(t).or(s::external_agent_id.gt(agent)));
             }
-        })
+            let page: Vec<StoredSession> = q.load(self)?;
+            let full = page.len() == page_rows;
+            after = page.last().map(|r| (r.started_at, r.external_agent_id));
+            if page.is_empty() || !send(page) || !full {
+                return Ok(());
+            }
+        }
     }
 
     fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize> {

@@ -12,9 +12,9 @@ CREATE FUNCTION agent_sessions_check_references() RETURNS trigger LANGUAGE plpgs
 DECLARE
     bad record;
 BEGIN
-    -- Lock the rows named, as a foreign key does, so that a concurrent delete waits for this transaction.
-    PERFORM 1 FROM external_agent_ids
-    WHERE id IN (SELECT DISTINCT external_agent_id FROM new_sessions) FOR KEY SHARE;
+    -- No row locks here (a foreign key takes one per row, which is most of its cost): a delete of an agent ID
+    -- or code takes a SHARE lock on agent_sessions first (below), so it waits for this transaction, and a
+    -- delete committed before this statement makes the check below fail.
     SELECT n.external_agent_id, n.external_system_id INTO bad
     FROM (SELECT DISTINCT external_agent_id, external_system_id FROM new_sessions) n
     WHERE NOT EXISTS (SELECT 1 FROM external_agent_ids a
@@ -24,8 +24,6 @@ BEGIN
         RAISE EXCEPTION 'agent_sessions_agent_fk: external_agent_id % is not an agent ID of external system %',
             bad.external_agent_id, bad.external_system_id USING ERRCODE = 'foreign_key_violation';
     END IF;
-    PERFORM 1 FROM external_activity_codes
-    WHERE id IN (SELECT DISTINCT external_activity_code_id FROM new_sessions) FOR KEY SHARE;
     SELECT n.external_activity_code_id, n.external_system_id INTO bad
     FROM (SELECT DISTINCT external_activity_code_id, external_system_id FROM new_sessions
           WHERE external_activity_code_id IS NOT NULL) n
@@ -49,6 +47,9 @@ CREATE TRIGGER agent_sessions_references_update
 
 CREATE FUNCTION agent_sessions_keep_agent_ids() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Waits for transactions writing sessions (a sync), then sees what they wrote; holds writers off until
+    -- this transaction ends.
+    LOCK TABLE agent_sessions IN SHARE MODE;
     IF EXISTS (SELECT 1 FROM agent_sessions WHERE external_agent_id = OLD.id) THEN
         RAISE EXCEPTION 'agent_sessions_agent_fk: sessions of agent ID % are stored; it cannot be deleted or renumbered', OLD.id
             USING ERRCODE = 'foreign_key_violation';
@@ -62,6 +63,7 @@ CREATE TRIGGER agent_sessions_keep_agent_ids
 
 CREATE FUNCTION agent_sessions_keep_codes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    LOCK TABLE agent_sessions IN SHARE MODE;
     IF EXISTS (SELECT 1 FROM agent_sessions WHERE external_activity_code_id = OLD.id) THEN
         RAISE EXCEPTION 'agent_sessions_code_fk: sessions with activity code % are stored; it cannot be deleted or renumbered', OLD.id
             USING ERRCODE = 'foreign_key_violation';
