@@ -1139,9 +1139,24 @@ impl Bench {
         config: &Path,
         name: &str,
     ) -> anyhow::Result<(Measured, Option<ImportRun>)> {
+        self.sync_with(store, config, name, true)
+    }
+
+    /// `acdsync sync` (with `--date D` when `dated`): an incremental system with a watermark and a recent
+    /// full sync reads only its changes when no day is named.
+    fn sync_with(
+        &mut self,
+        store: Store,
+        config: &Path,
+        name: &str,
+        dated: bool,
+    ) -> anyhow::Result<(Measured, Option<ImportRun>)> {
         let label = self.label(&format!("{}-{name}", store.short()));
         let mut c = self.acdsync_cmd(config);
-        c.args(["sync", "--date", &self.args.date.to_string()]);
+        c.arg("sync");
+        if dated {
+            c.args(["--date", &self.args.date.to_string()]);
+        }
         let m = self.measure(&mut c, &label)?;
         let run = self.last_run(store).ok();
         self.say(&format!(
@@ -1481,7 +1496,7 @@ impl Bench {
         for _ in 0..reps {
             let upto = loaded + step;
             load_to(&mut loaded, upto)?;
-            start.push(self.sync(store, &config, "incremental-start")?);
+            start.push(self.sync_with(store, &config, "incremental-start", false)?);
         }
 
         // End of day: a fresh store synced in full with all but the last 0.5 % increments of the day.
@@ -1503,7 +1518,7 @@ impl Bench {
         for _ in 0..reps {
             let upto = loaded + step;
             load_to(&mut loaded, upto)?;
-            end.push(self.sync(store, &config, "incremental-end")?);
+            end.push(self.sync_with(store, &config, "incremental-end", false)?);
         }
 
         let mut rows = Vec::new();

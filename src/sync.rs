@@ -143,8 +143,9 @@ impl Mode {
 pub enum Target {
     /// A full sync of these local days.
     Days(Days),
-    /// Today: incremental when the system is configured for it, has a watermark and had a full sync of
-    /// today within `full_sync_every`; otherwise a full sync of today.
+    /// Today: incremental (the changes since the watermark, whatever day they belong to) when the system is
+    /// configured for it, has a watermark and had a successful full sync within `full_sync_every`;
+    /// otherwise a full sync of today.
     Today,
 }
 
@@ -212,7 +213,7 @@ pub fn sync(
                 };
                 let mode = match (target, &system.incremental, &watermark) {
                     (Target::Today, Some(inc), Some(_)) => {
-                        let last = c.last_full_sync(system_id, days.first)?;
+                        let last = c.last_full_sync(system_id)?;
                         let every = chrono::Duration::from_std(inc.full_sync_every).unwrap_or(chrono::Duration::MAX);
                         if last.is_some_and(|t| started_at - t < every) { Mode::Changes } else { Mode::Full }
                     }

@@ -4,8 +4,8 @@
 
 SELECT agent_id,
        activity_code,
-       started_at,
-       ended_at,
+       CAST(started_at AS text),
+       CAST(ended_at AS text),
        change_id
 FROM acd_agent_states
 WHERE started_at >= {lookback_start}

@@ -74,12 +74,8 @@ pub trait WfmOps {
         value: &str,
         now: NaiveDateTime,
     ) -> QueryResult<()>;
-    /// When the last successful full sync of the system that included `day` started.
-    fn last_full_sync(
-        &mut self,
-        system_id: i64,
-        day: chrono::NaiveDate,
-    ) -> QueryResult<Option<NaiveDateTime>>;
+    /// When the last successful full sync of the system started.
+    fn last_full_sync(&mut self, system_id: i64) -> QueryResult<Option<NaiveDateTime>>;
     /// The stored sessions with these (agent, start) keys: sessions that began before the window and
     /// ended before it, which `load_window` leaves out, but which the source may now say overlap it.
     fn load_sessions_at(
@@ -205,14 +201,12 @@ macro_rules! shared_ops {
                 .map(drop)
         }
 
-        fn last_full_sync(&mut self, system_id: i64, day: chrono::NaiveDate) -> QueryResult<Option<NaiveDateTime>> {
+        fn last_full_sync(&mut self, system_id: i64) -> QueryResult<Option<NaiveDateTime>> {
             use import_runs::dsl as r;
             r::import_runs
                 .filter(r::external_system_id.eq(system_id))
                 .filter(r::mode.eq("full"))
                 .filter(r::status.eq("succeeded"))
-                .filter(r::first_day.le(day))
-                .filter(r::last_day.ge(day))
                 .select(diesel::dsl::max(r::started_at))
                 .first(self)
         }
