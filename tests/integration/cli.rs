@@ -315,3 +315,103 @@ fn a_range_that_ends_before_it_starts_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.get_output().stderr)
         .contains("--from 2026-01-16 is after --to 2026-01-15"));
 }
+
+#[test]
+fn watch_syncs_every_interval_until_sigterm_then_exits_0() {
+    // Given a source with today's sessions and an SQLite WFM database
+    let dir = tempfile::tempdir().unwrap();
+    let source = Source::new(SourceKind::Sqlite);
+    let today = acdsync::sync::Days::today(chrono_tz::Europe::Paris).first;
+    let start = format!("{today} 09:00:00");
+    let end = format!("{today} 10:00:00");
+    source.execute(&format!(
+        "INSERT INTO acd_agent_states VALUES ('1001', NULL, '{start}', '{end}')"
+    ));
+    let db = dir.path().join("wfm.db");
+    let cfg = write_config(
+        dir.path(),
+        &format!("sqlite://{}", db.display()),
+        "ACDSYNC_T_WATCH",
+    );
+    acdsync()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("migrate")
+        .assert()
+        .success();
+
+    // When `sync --watch 1s` runs for a while and then gets SIGTERM
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("acdsync"))
+        .env("ACDSYNC_T_WATCH", &source.connection_string)
+        .env_remove("ACDSYNC_DATABASE_URL")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", "--watch", "1s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let store = || {
+        Store::open(
+            &acdsync::config::DatabaseUrl::new(format!("sqlite://{}", db.display())).unwrap(),
+            Create::Never,
+        )
+        .unwrap()
+    };
+    let succeeded = |s: &mut Store| -> i64 {
+        use diesel::prelude::*;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        match &mut s.conn {
+            acdsync::store::Wfm::Sqlite(c) => {
+                diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM import_runs WHERE status = 'succeeded'",
+                )
+                .get_result::<N>(c)
+                .unwrap()
+                .n
+            }
+            acdsync::store::Wfm::Postgres(_) => unreachable!(),
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while succeeded(&mut store()) < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than 3 rounds in 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+
+    // Then it stops with exit code 0, each round recorded as a run, the session stored once
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopping on signal"), "{stderr}");
+    let mut s = store();
+    assert!(succeeded(&mut s) >= 3);
+    let runs_not_finished = match &mut s.conn {
+        acdsync::store::Wfm::Sqlite(c) => {
+            use acdsync::store::schema::import_runs::dsl as r;
+            use diesel::prelude::*;
+            r::import_runs
+                .filter(r::status.ne("succeeded"))
+                .count()
+                .get_result::<i64>(c)
+                .unwrap()
+        }
+        acdsync::store::Wfm::Postgres(_) => unreachable!(),
+    };
+    assert_eq!(
+        runs_not_finished, 0,
+        "SIGTERM waits for the round under way"
+    );
+}
