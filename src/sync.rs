@@ -613,7 +613,13 @@ fn run_jobs<C>(
     let mut failure = None;
     for job in jobs {
         if failure.is_none() {
-            if let Err(e) = job(c, written) {
+            let started = std::time::Instant::now();
+            let result = job(c, written);
+            let took = started.elapsed();
+            if took > std::time::Duration::from_millis(200) {
+                tracing::debug!(seconds = took.as_secs_f64(), "slow write job");
+            }
+            if let Err(e) = result {
                 written.failed.store(true, Ordering::Release);
                 failure = Some(e);
             }
@@ -629,10 +635,17 @@ fn merge<C: WfmOps + Send>(
 ) -> anyhow::Result<RunReport> {
     let system = plan.system;
     let window = plan.window;
-    let agents = c.load_agents(plan.system_id).context("loading agent IDs")?;
-    let codes = c
-        .load_codes(plan.system_id)
-        .context("loading activity codes")?;
+    // A full sync meets most of the system's agent IDs: load them all at once. An incremental run loads
+    // only those its rows name (`register_new_names`), so that it costs what changed, not the system's size.
+    let (agents, codes) = if plan.mode == Mode::Full {
+        (
+            c.load_agents(plan.system_id).context("loading agent IDs")?,
+            c.load_codes(plan.system_id)
+                .context("loading activity codes")?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let stream = (plan.mode == Mode::Full).then(|| StoredStream {
         pages: reader.read(
             StoredWindow {
@@ -1185,6 +1198,26 @@ impl Merge<'_> {
         // Which reading of an ambiguous start is already stored: fetch both candidates that are not loaded
         // yet (a full sync has those of the window), so every window reads a row the same way.
         let everything = self.plan.mode == Mode::Changes;
+        if everything {
+            // An incremental run has loaded only the agent IDs of rows merged so far.
+            let system_id = self.plan.system_id;
+            let mut names: Vec<String> = rows
+                .iter()
+                .filter(|r| self.agents.get(&r.agent_id).is_none())
+                .map(|r| r.agent_id.clone())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            if !names.is_empty() {
+                let found = c.call(move |c| {
+                    c.load_agents_named(system_id, &names)
+                        .context("loading agent IDs")
+                })?;
+                for (id, name, first, last) in found {
+                    self.agents.add(id, name, first, last, false);
+                }
+            }
+        }
         let mut probe: Vec<(i64, NaiveDateTime)> = Vec::new();
         for r in &rows {
             let (SourceTime::Local(local), Some(agent)) = (r.start, self.agents.get(&r.agent_id))
@@ -1321,12 +1354,59 @@ impl Merge<'_> {
         self.load_into_stored(c, &keys, "loading the stored sessions of the rows read")
     }
 
+    /// Loads the stored agent IDs and codes these rows name that are not loaded yet (incremental runs).
+    fn load_named<'s, C: WfmOps + Send + 's>(
+        &mut self,
+        c: &Db<'s, C>,
+        valid: &[(u64, RawRow<'_>, SourceSession<'_>)],
+    ) -> anyhow::Result<()> {
+        let system_id = self.plan.system_id;
+        let mut agents: Vec<String> = valid
+            .iter()
+            .map(|(_, _, s)| s.agent_id)
+            .filter(|a| self.agents.get(a).is_none())
+            .map(str::to_owned)
+            .collect();
+        agents.sort_unstable();
+        agents.dedup();
+        let mut codes: Vec<String> = valid
+            .iter()
+            .filter_map(|(_, _, s)| s.activity_code)
+            .filter(|code| self.codes.get(code).is_none())
+            .map(str::to_owned)
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        if !agents.is_empty() {
+            let found = c.call(move |c| {
+                c.load_agents_named(system_id, &agents)
+                    .context("loading agent IDs")
+            })?;
+            for (id, name, first, last) in found {
+                self.agents.add(id, name, first, last, false);
+            }
+        }
+        if !codes.is_empty() {
+            let found = c.call(move |c| {
+                c.load_codes_named(system_id, &codes)
+                    .context("loading activity codes")
+            })?;
+            for (id, code, first, last) in found {
+                self.codes.add(id, code, first, last, false);
+            }
+        }
+        Ok(())
+    }
+
     fn register_new_names<'s, C: WfmOps + Send + 's>(
         &mut self,
         c: &Db<'s, C>,
         valid: &[(u64, RawRow<'_>, SourceSession<'_>)],
     ) -> anyhow::Result<()> {
         let system_id = self.plan.system_id;
+        if self.plan.mode == Mode::Changes {
+            self.load_named(c, valid)?;
+        }
         let mut new_agents: Vec<NewAgentId<'_>> = Vec::new();
         let mut new_codes: Vec<NewActivityCode<'_>> = Vec::new();
         let mut seen_agents: FxHashSet<&str> = FxHashSet::default();
@@ -1351,6 +1431,13 @@ impl Merge<'_> {
                     });
                 }
             }
+        }
+        if !new_agents.is_empty() || !new_codes.is_empty() {
+            tracing::debug!(
+                agent_ids = new_agents.len(),
+                codes = new_codes.len(),
+                "registering new names"
+            );
         }
         if !new_agents.is_empty() {
             let first_seen: FxHashMap<&str, Option<NaiveDateTime>> = new_agents

@@ -341,7 +341,7 @@ fn watch_syncs_every_interval_until_sigterm_then_exits_0() {
         .success();
 
     // When `sync --watch 1s` runs for a while and then gets SIGTERM
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("acdsync"))
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("acdsync"))
         .env("ACDSYNC_T_WATCH", &source.connection_string)
         .env_remove("ACDSYNC_DATABASE_URL")
         .arg("--config")
