@@ -562,7 +562,9 @@ struct Merge<'p> {
 /// wait for their answer. Everything runs in order on the one connection, inside the run's transaction.
 /// After a failed write the thread runs nothing more and the merge's next call fails with its error.
 struct Db<'s, C> {
-    jobs: std::sync::mpsc::SyncSender<Job<'s, C>>,
+    jobs: crossbeam_channel::Sender<Job<'s, C>>,
+    /// Jobs that run before the queued writes (`call_ahead`).
+    urgent: crossbeam_channel::Sender<Job<'s, C>>,
     written: &'s Written,
 }
 
@@ -589,6 +591,26 @@ impl<'s, C: WfmOps + Send + 's> Db<'s, C> {
         Ok(())
     }
 
+    /// Runs `f` before the writes still queued (after the one running), and returns its answer. Only for
+    /// work those writes cannot change: registering names (the queued rows name only registered ones), and
+    /// lookups of sessions no queued write touches. It keeps the database busy: `call` would let the queue
+    /// run dry while the merge waits.
+    fn call_ahead<R: Send + 's>(
+        &self,
+        f: impl FnOnce(&mut C) -> anyhow::Result<R> + Send + 's,
+    ) -> anyhow::Result<R> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let job: Job<'s, C> = Box::new(move |c, _| {
+            let _ = tx.send(f(c));
+            Ok(())
+        });
+        if self.written.failed.load(Ordering::Acquire) || self.urgent.send(job).is_err() {
+            anyhow::bail!("an earlier write to the WFM database failed");
+        }
+        rx.recv()
+            .map_err(|_| anyhow::anyhow!("an earlier write to the WFM database failed"))?
+    }
+
     /// Runs `f` after the writes queued before it, and returns its answer.
     fn call<R: Send + 's>(
         &self,
@@ -604,14 +626,36 @@ impl<'s, C: WfmOps + Send + 's> Db<'s, C> {
     }
 }
 
-/// Runs queued jobs on `c` until the queue closes; returns the first failure (and runs nothing after it).
-fn run_jobs<C>(
+/// Runs queued jobs on `c`, urgent ones first, until both queues close; returns the first failure (and runs
+/// nothing after it).
+fn run_jobs<'s, C>(
     c: &mut C,
-    jobs: std::sync::mpsc::Receiver<Job<'_, C>>,
+    jobs: crossbeam_channel::Receiver<Job<'s, C>>,
+    urgent: crossbeam_channel::Receiver<Job<'s, C>>,
     written: &Written,
 ) -> anyhow::Result<()> {
     let mut failure = None;
-    for job in jobs {
+    loop {
+        let job = match urgent.try_recv() {
+            Ok(job) => job,
+            Err(_) => crossbeam_channel::select_biased! {
+                recv(urgent) -> job => match job {
+                    Ok(job) => job,
+                    // Closed together with `jobs`: run what is left there.
+                    Err(_) => match jobs.recv() {
+                        Ok(job) => job,
+                        Err(_) => break,
+                    },
+                },
+                recv(jobs) -> job => match job {
+                    Ok(job) => job,
+                    Err(_) => match urgent.recv() {
+                        Ok(job) => job,
+                        Err(_) => break,
+                    },
+                },
+            },
+        };
         if failure.is_none() {
             let started = std::time::Instant::now();
             let result = job(c, written);
@@ -695,15 +739,17 @@ fn merge<C: WfmOps + Send>(
         _ => source::Read::Window(&window.local),
     };
     let written = Written::default();
-    let (jobs, queue) = std::sync::mpsc::sync_channel::<Job<'_, C>>(2);
+    let (jobs, queue) = crossbeam_channel::bounded::<Job<'_, C>>(2);
+    let (urgent, urgent_queue) = crossbeam_channel::unbounded::<Job<'_, C>>();
     let conn: &mut C = &mut *c;
     let (merged, wrote) = std::thread::scope(|scope| {
         let writer = std::thread::Builder::new()
             .name("acdsync-writer".into())
-            .spawn_scoped(scope, || run_jobs(conn, queue, &written))
+            .spawn_scoped(scope, || run_jobs(conn, queue, urgent_queue, &written))
             .expect("spawning a thread");
         let db = Db {
             jobs,
+            urgent,
             written: &written,
         };
         let merged = (|| -> anyhow::Result<()> {
@@ -1160,8 +1206,9 @@ impl Merge<'_> {
             .map(|r| (r.external_agent_id, r.started_at))
             .collect();
         let system_id = self.plan.system_id;
+        // No queued write touches these keys: they are neither in the stored window nor written yet.
         let found: FxHashMap<(i64, i64), Slot> = c
-            .call(move |c| {
+            .call_ahead(move |c| {
                 c.load_sessions_at(system_id, &keys)
                     .context("loading sessions that began before the window")
             })?
@@ -1449,7 +1496,7 @@ impl Merge<'_> {
                 .iter()
                 .map(|a| (a.external_id.to_owned(), a.first_seen_at))
                 .collect();
-            let inserted = c.call(move |c| {
+            let inserted = c.call_ahead(move |c| {
                 let rows: Vec<NewAgentId<'_>> = owned
                     .iter()
                     .map(|(name, t)| NewAgentId {
@@ -1477,7 +1524,7 @@ impl Merge<'_> {
                 .iter()
                 .map(|a| (a.code.to_owned(), a.first_seen_at))
                 .collect();
-            let inserted = c.call(move |c| {
+            let inserted = c.call_ahead(move |c| {
                 let rows: Vec<NewActivityCode<'_>> = owned
                     .iter()
                     .map(|(code, t)| NewActivityCode {
