@@ -115,6 +115,10 @@ struct RunArgs {
     /// Sizes (sessions) for --memory; agents are sessions / 30 (50,000 for 1.5M, 200,000 for 6M).
     #[arg(long, value_delimiter = ',', default_value = "1500000,6000000")]
     memory_sizes: Vec<u64>,
+    /// Agents for every size of --memory (default: sessions / 30). A fixed number shows what the day's
+    /// size alone costs: the system's agent IDs are held in memory, its sessions are not.
+    #[arg(long)]
+    memory_agents: Option<u64>,
     /// Skip the incremental-mode section.
     #[arg(long)]
     no_incremental: bool,
@@ -1622,7 +1626,7 @@ impl Bench {
         // (store, step) -> [(sessions, rss MB)]
         let mut seen: Vec<(String, String, u64, f64)> = Vec::new();
         for &size in &sizes {
-            let agents = (size / 30).max(1);
+            let agents = self.args.memory_agents.unwrap_or((size / 30).max(1));
             self.say(&format!(
                 "memory: generating {} sessions over {} agents",
                 thousands(size as i64),
