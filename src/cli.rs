@@ -268,6 +268,7 @@ fn watch(
     while !stop.load(Ordering::SeqCst) {
         let round_started = std::time::Instant::now();
         let mut jobs = Vec::new();
+        let mut days = Vec::with_capacity(systems.len());
         for (i, system) in systems.iter().enumerate() {
             let today = Days::today(system.time_zone).first;
             if let Some(day) = last_day[i].filter(|d| *d < today) {
@@ -281,11 +282,29 @@ fn watch(
                     Target::Today
                 },
             ));
-            last_day[i] = Some(today);
+            days.push(today);
         }
         match sync_round(config, &jobs) {
-            Ok(_) => {}
+            // The day before is done only when the round that synced it succeeded; otherwise the next
+            // round syncs it again.
+            Ok(exit::OK) => {
+                for (i, today) in days.into_iter().enumerate() {
+                    last_day[i] = Some(today);
+                }
+            }
+            Ok(code) => {
+                for (i, today) in days.into_iter().enumerate() {
+                    last_day[i].get_or_insert(today);
+                }
+                tracing::warn!(
+                    exit_code = code,
+                    "a system failed in this round; the next round tries again"
+                );
+            }
             Err(e) => {
+                for (i, today) in days.into_iter().enumerate() {
+                    last_day[i].get_or_insert(today);
+                }
                 let code = crate::error::exit_code(&e);
                 if matches!(code, exit::CONFIG | exit::SCHEMA_BEHIND | exit::USAGE) {
                     return Err(e);

@@ -12,8 +12,10 @@ fn main() -> ExitCode {
     // errors show, because drivers emit harmless warnings on every connect (e.g. SQLite's ODBC version notice).
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,odbc_api=error"));
+    // Colours only on a terminal: a log file or a collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(RedactedStderr);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),

@@ -234,14 +234,17 @@ pub fn sync(
                 Ok((system_id, run_id, mode, watermark))
             })()
             .with_context(|| format!("system {:?}: recording the run in {store_name}", system.name))?;
+            // A stored watermark that cannot be read fails the run, recorded like any other failure.
             let watermark = match (&system.incremental, watermark) {
-                (Some(inc), Some(text)) => Some(parse_watermark(inc.watermark, &text).map_err(anyhow::Error::msg).with_context(|| {
+                (Some(inc), Some(text)) => parse_watermark(inc.watermark, &text).map(Some).map_err(anyhow::Error::msg).with_context(|| {
                     format!("system {:?}: the watermark {text:?} stored in external_systems.watermark (set it to NULL to start again with a full sync)", system.name)
-                })?),
-                _ => None,
+                }),
+                _ => Ok(None),
             };
-            let plan = Plan { system, system_id, run_id, window: &window, mode, watermark };
-            let result = c.$transaction(|c| merge(c, $store, &plan));
+            let result = watermark.and_then(|watermark| {
+                let plan = Plan { system, system_id, run_id, window: &window, mode, watermark };
+                c.$transaction(|c| merge(c, $store, &plan))
+            });
             match result {
                 Ok(report) => Ok(report),
                 Err(e) => {
@@ -471,7 +474,8 @@ fn parse_watermark(kind: WatermarkKind, text: &str) -> Result<Watermark, String>
             .map(Watermark::Integer)
             .map_err(|_| format!("change_key {t:?} is not an integer (watermark = \"integer\")")),
         WatermarkKind::Timestamp => match sessions::parse_source_time(t) {
-            Ok(SourceTime::Local(n) | SourceTime::Utc(n)) => Ok(Watermark::Timestamp(n)),
+            Ok(SourceTime::Local(n)) => Ok(Watermark::Timestamp(n, false)),
+            Ok(SourceTime::Utc(n)) => Ok(Watermark::Timestamp(n, true)),
             Err(e) => Err(format!("change_key: {e} (watermark = \"timestamp\")")),
         },
     }
@@ -981,10 +985,12 @@ impl Merge<'_> {
             }
             self.merge_before_window(c)?;
         } else {
-            // Changes come in any order: merged by key, nothing held between batches.
+            // Changes come in any order: merged by key, nothing held between batches. The batch's writes are
+            // queued now, so that a later batch naming the same session finds it (lookups run after them).
             self.merge_valid(c, valid)?;
             self.stored.clear();
             self.inserted.clear();
+            return self.flush(c, true);
         }
         self.flush(c, false)
     }

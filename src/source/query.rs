@@ -54,15 +54,22 @@ pub enum QueryKind {
 pub enum Watermark {
     /// A monotonic integer (an id, a sequence).
     Integer(i64),
-    /// An insert or change timestamp, as the source writes it (no zone conversion: it is only compared).
-    Timestamp(NaiveDateTime),
+    /// An insert or change timestamp, as the source writes it: wall time (`false`), compared as written; or
+    /// an instant written with an offset (`true`), kept in UTC and sent back with `+00:00` so that the
+    /// source compares the same instant.
+    Timestamp(NaiveDateTime, bool),
 }
 
 impl fmt::Display for Watermark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Watermark::Integer(i) => write!(f, "{i}"),
-            Watermark::Timestamp(t) => write!(f, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f")),
+            Watermark::Timestamp(t, utc) => write!(
+                f,
+                "{}{}",
+                t.format("%Y-%m-%d %H:%M:%S%.6f"),
+                if *utc { "+00:00" } else { "" }
+            ),
         }
     }
 }
@@ -280,9 +287,7 @@ impl SourceQuery {
                         // Written from the program's own integer or chrono value, never from text.
                         WindowParameters::Literal => match w {
                             Watermark::Integer(i) => sql.push_str(&i.to_string()),
-                            Watermark::Timestamp(t) => {
-                                sql.push_str(&t.format("'%Y-%m-%d %H:%M:%S%.6f'").to_string())
-                            }
+                            Watermark::Timestamp(..) => sql.push_str(&format!("'{w}'")),
                         },
                     }
                 }
@@ -316,8 +321,8 @@ fn odbc_watermark(w: Watermark) -> WindowParameter {
             value: VarCharBox::from_string(i.to_string()),
             data_type: DataType::BigInt,
         },
-        Watermark::Timestamp(t) => WithDataType {
-            value: VarCharBox::from_string(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
+        Watermark::Timestamp(..) => WithDataType {
+            value: VarCharBox::from_string(w.to_string()),
             data_type: DataType::Timestamp { precision: 6 },
         },
     }

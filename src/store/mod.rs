@@ -144,10 +144,7 @@ impl Store {
         &self.name
     }
 
-    /// Reads the stored sessions of a window in key order (start, agent), page by page, on a connection
-    /// and a thread of its own, so that the source fetch, the store read and the merge overlap. The reader
-    /// sees what is committed: not the writes of the sync running beside it (PostgreSQL's MVCC, SQLite's
-    /// WAL), which is what the merge wants. At most two pages wait in the channel.
+    /// What a sync needs to read a window beside its own connection (see `WindowReader`).
     pub fn window_reader(&self) -> WindowReader {
         WindowReader {
             url: self.url.clone(),
@@ -266,7 +263,10 @@ impl Store {
     }
 }
 
-/// Opens a second connection to the store to read a window beside a sync (see `WindowReader::read`).
+/// Reads the stored sessions of a window in key order (start, agent), page by page, on a second connection
+/// and a thread of its own, so that the source fetch, the store read and the merge overlap. The reader sees
+/// what is committed: not the writes of the sync running beside it (PostgreSQL's MVCC, SQLite's WAL), which
+/// is what the merge wants. At most two pages wait in the channel.
 pub struct WindowReader {
     url: DatabaseUrl,
     name: String,

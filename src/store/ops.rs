@@ -78,7 +78,7 @@ pub trait WfmOps {
         value: &str,
         now: NaiveDateTime,
     ) -> QueryResult<()>;
-    /// When the last successful full sync of the system started.
+    /// When the last successful full sync of the latest day the system was synced in full for started.
     fn last_full_sync(&mut self, system_id: i64) -> QueryResult<Option<NaiveDateTime>>;
     /// The stored sessions with these (agent, start) keys: sessions that began before the window and
     /// ended before it, which `load_window` leaves out, but which the source may now say overlap it.
@@ -95,6 +95,33 @@ pub trait WfmOps {
     fn insert_rejected(&mut self, rows: &[NewRejectedRow]) -> QueryResult<usize>;
     /// How many of these agent IDs have no employee.
     fn count_unmapped(&mut self, system_id: i64) -> QueryResult<i64>;
+}
+
+/// The stored sessions of a window (`StoredWindow`), in key order (start, agent): the same query for both
+/// backends, which page it (PostgreSQL) or step through it (SQLite).
+macro_rules! window_sessions {
+    ($w:expr) => {{
+        use agent_sessions::dsl as s;
+        let w: &StoredWindow = $w;
+        s::agent_sessions
+            .filter(s::external_system_id.eq(w.external_system_id))
+            .filter(s::started_at.ge(w.lookback_start))
+            .filter(s::started_at.lt(w.window_end))
+            .filter(
+                s::started_at
+                    .ge(w.window_start)
+                    .or(s::ended_at.is_null())
+                    .or(s::ended_at.ge(w.window_start)),
+            )
+            .select((
+                s::id,
+                s::external_agent_id,
+                s::external_activity_code_id,
+                s::started_at,
+                s::ended_at,
+            ))
+            .order((s::started_at, s::external_agent_id))
+    }};
 }
 
 macro_rules! shared_ops {
@@ -214,12 +241,16 @@ macro_rules! shared_ops {
 
         fn last_full_sync(&mut self, system_id: i64) -> QueryResult<Option<NaiveDateTime>> {
             use import_runs::dsl as r;
+            // The latest full sync of the latest day synced in full: a sync of an earlier day (a cron job
+            // closing yesterday) does not stand for today's reconciliation.
             r::import_runs
                 .filter(r::external_system_id.eq(system_id))
                 .filter(r::mode.eq("full"))
                 .filter(r::status.eq("succeeded"))
-                .select(diesel::dsl::max(r::started_at))
+                .order((r::last_day.desc(), r::started_at.desc()))
+                .select(r::started_at)
                 .first(self)
+                .optional()
         }
 
         fn delete_sessions(&mut self, ids: &[i64]) -> QueryResult<usize> {
@@ -325,26 +356,7 @@ impl WfmOps for PgConnection {
         self.batch_execute("SET enable_sort = off; SET enable_bitmapscan = off")?;
         let mut after: Option<(NaiveDateTime, i64)> = None;
         loop {
-            let mut q = s::agent_sessions
-                .filter(s::external_system_id.eq(w.external_system_id))
-                .filter(s::started_at.ge(w.lookback_start))
-                .filter(s::started_at.lt(w.window_end))
-                .filter(
-                    s::started_at
-                        .ge(w.window_start)
-                        .or(s::ended_at.is_null())
-                        .or(s::ended_at.ge(w.window_start)),
-                )
-                .select((
-                    s::id,
-                    s::external_agent_id,
-                    s::external_activity_code_id,
-                    s::started_at,
-                    s::ended_at,
-                ))
-                .order((s::started_at, s::external_agent_id))
-                .limit(page_rows as i64)
-                .into_boxed();
+            let mut q = window_sessions!(w).limit(page_rows as i64).into_boxed();
             if let Some((t, agent)) = after {
                 q = q
                     .filter(s::started_at.ge(t))
@@ -491,25 +503,7 @@ impl WfmOps for SqliteConnection {
         page_rows: usize,
         send: &mut dyn FnMut(Vec<StoredSession>) -> bool,
     ) -> QueryResult<()> {
-        use agent_sessions::dsl as s;
-        let rows = s::agent_sessions
-            .filter(s::external_system_id.eq(w.external_system_id))
-            .filter(s::started_at.ge(w.lookback_start))
-            .filter(s::started_at.lt(w.window_end))
-            .filter(
-                s::started_at
-                    .ge(w.window_start)
-                    .or(s::ended_at.is_null())
-                    .or(s::ended_at.ge(w.window_start)),
-            )
-            .select((
-                s::id,
-                s::external_agent_id,
-                s::external_activity_code_id,
-                s::started_at,
-                s::ended_at,
-            ))
-            .order((s::started_at, s::external_agent_id))
+        let rows = window_sessions!(w)
             .load_iter::<StoredSession, diesel::connection::DefaultLoadingMode>(self)?;
         let mut page = Vec::with_capacity(page_rows);
         for row in rows {

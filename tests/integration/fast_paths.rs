@@ -363,3 +363,42 @@ on_both_stores!(
         );
     }
 );
+
+on_both_stores!(
+    a_session_changed_twice_in_one_changes_run_is_written_once,
+    |kind| {
+        // Given an incremental system with a watermark, and a source that then holds the same session twice
+        // (agent and start), in rows far apart in the changes result
+        let (store, source, mut system) = incremental_source(kind);
+        let today = sync::Days::today(chrono_tz::Europe::Paris)
+            .first
+            .to_string();
+        insert(&source, &day_rows(&today, 3, 5, false));
+        run(&store, &system, Target::Today);
+        let start = format!("{today} 05:00:00");
+        let mut rows = vec![(
+            "DUP".to_owned(),
+            Some("FIRST".to_owned()),
+            start.clone(),
+            None,
+        )];
+        rows.extend(
+            day_rows(&today, 4, 6, false)
+                .into_iter()
+                .map(|(a, c, s, e)| (format!("X{a}"), c, s, e)),
+        );
+        rows.push(("DUP".to_owned(), Some("SECOND".to_owned()), start, None));
+        insert(&source, &rows);
+
+        // When the changes are read in batches of 5 rows
+        system.batch_rows = 5;
+        let r = run(&store, &system, Target::Today);
+
+        // Then the run succeeds, and the session is stored once, as the last row read says
+        assert_eq!(r.mode, Mode::Changes);
+        assert_eq!(
+        store.count("SELECT COUNT(*) FROM agent_sessions s JOIN external_agent_ids a ON a.id = s.external_agent_id WHERE a.external_id = 'DUP'"),
+        1
+    );
+    }
+);

@@ -113,6 +113,18 @@ on_both_stores!(
         "INSERT INTO agent_sessions (external_system_id, external_agent_id, started_at) VALUES (2, 1, '2026-01-01 10:00:00')",
         &["agent_sessions_agent_fk", "FOREIGN KEY constraint failed"],
     );
+        // Writing every column back unchanged (an ORM's save of a mapping) is not a renumbering
+        store
+            .execute("INSERT INTO agent_sessions (external_system_id, external_agent_id, started_at) VALUES (1, 1, '2026-01-01 10:00:00')")
+            .unwrap();
+        store
+            .execute("UPDATE external_agent_ids SET id = id, external_system_id = external_system_id, employee_id = NULL WHERE id = 1")
+            .unwrap();
+        refused(
+            &store,
+            "DELETE FROM external_agent_ids WHERE id = 1",
+            &["agent_sessions_agent_fk", "FOREIGN KEY constraint failed"],
+        );
     }
 );
 

@@ -2,8 +2,10 @@ DROP INDEX import_runs_system_mode_idx;
 ALTER TABLE import_runs DROP COLUMN watermark, DROP COLUMN mode;
 ALTER TABLE external_systems DROP COLUMN watermark, DROP COLUMN watermark_kind, DROP COLUMN watermark_updated_at;
 
+DROP TRIGGER agent_sessions_keep_codes_renumber ON external_activity_codes;
 DROP TRIGGER agent_sessions_keep_codes ON external_activity_codes;
 DROP FUNCTION agent_sessions_keep_codes();
+DROP TRIGGER agent_sessions_keep_agent_ids_renumber ON external_agent_ids;
 DROP TRIGGER agent_sessions_keep_agent_ids ON external_agent_ids;
 DROP FUNCTION agent_sessions_keep_agent_ids();
 DROP TRIGGER agent_sessions_references_update ON agent_sessions;

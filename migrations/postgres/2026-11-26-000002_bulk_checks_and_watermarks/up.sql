@@ -58,8 +58,13 @@ BEGIN
 END;
 $$;
 CREATE TRIGGER agent_sessions_keep_agent_ids
-    BEFORE DELETE OR UPDATE OF id, external_system_id ON external_agent_ids
+    BEFORE DELETE ON external_agent_ids
     FOR EACH ROW EXECUTE FUNCTION agent_sessions_keep_agent_ids();
+-- Only a real change of the key: an UPDATE that writes every column (an ORM's save) must not lock or fail.
+CREATE TRIGGER agent_sessions_keep_agent_ids_renumber
+    BEFORE UPDATE OF id, external_system_id ON external_agent_ids
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id OR OLD.external_system_id IS DISTINCT FROM NEW.external_system_id)
+    EXECUTE FUNCTION agent_sessions_keep_agent_ids();
 
 CREATE FUNCTION agent_sessions_keep_codes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -72,8 +77,12 @@ BEGIN
 END;
 $$;
 CREATE TRIGGER agent_sessions_keep_codes
-    BEFORE DELETE OR UPDATE OF id, external_system_id ON external_activity_codes
+    BEFORE DELETE ON external_activity_codes
     FOR EACH ROW EXECUTE FUNCTION agent_sessions_keep_codes();
+CREATE TRIGGER agent_sessions_keep_codes_renumber
+    BEFORE UPDATE OF id, external_system_id ON external_activity_codes
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id OR OLD.external_system_id IS DISTINCT FROM NEW.external_system_id)
+    EXECUTE FUNCTION agent_sessions_keep_codes();
 
 -- 2. Incremental mode: each system's watermark, moved in the transaction that writes what it covers.
 ALTER TABLE external_systems
