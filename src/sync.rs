@@ -1253,23 +1253,12 @@ impl Merge<'_> {
         let everything = self.plan.mode == Mode::Changes;
         if everything {
             // An incremental run has loaded only the agent IDs of rows merged so far.
-            let system_id = self.plan.system_id;
-            let mut names: Vec<String> = rows
+            let names: Vec<String> = rows
                 .iter()
                 .filter(|r| self.agents.get(&r.agent_id).is_none())
                 .map(|r| r.agent_id.clone())
                 .collect();
-            names.sort_unstable();
-            names.dedup();
-            if !names.is_empty() {
-                let found = c.call(move |c| {
-                    c.load_agents_named(system_id, &names)
-                        .context("loading agent IDs")
-                })?;
-                for (id, name, first, last) in found {
-                    self.agents.add(id, name, first, last, false);
-                }
-            }
+            self.load_agents_named(c, names)?;
         }
         let mut probe: Vec<(i64, NaiveDateTime)> = Vec::new();
         for r in &rows {
@@ -1407,6 +1396,29 @@ impl Merge<'_> {
         self.load_into_stored(c, &keys, "loading the stored sessions of the rows read")
     }
 
+    /// Loads the stored agent IDs among `names` that are not loaded yet (incremental runs).
+    fn load_agents_named<'s, C: WfmOps + Send + 's>(
+        &mut self,
+        c: &Db<'s, C>,
+        mut names: Vec<String>,
+    ) -> anyhow::Result<()> {
+        names.retain(|n| self.agents.get(n).is_none());
+        names.sort_unstable();
+        names.dedup();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let system_id = self.plan.system_id;
+        let found = c.call(move |c| {
+            c.load_agents_named(system_id, &names)
+                .context("loading agent IDs")
+        })?;
+        for (id, name, first, last) in found {
+            self.agents.add(id, name, first, last, false);
+        }
+        Ok(())
+    }
+
     /// Loads the stored agent IDs and codes these rows name that are not loaded yet (incremental runs).
     fn load_named<'s, C: WfmOps + Send + 's>(
         &mut self,
@@ -1414,14 +1426,13 @@ impl Merge<'_> {
         valid: &[(u64, RawRow<'_>, SourceSession<'_>)],
     ) -> anyhow::Result<()> {
         let system_id = self.plan.system_id;
-        let mut agents: Vec<String> = valid
+        let agents: Vec<String> = valid
             .iter()
             .map(|(_, _, s)| s.agent_id)
             .filter(|a| self.agents.get(a).is_none())
             .map(str::to_owned)
             .collect();
-        agents.sort_unstable();
-        agents.dedup();
+        self.load_agents_named(c, agents)?;
         let mut codes: Vec<String> = valid
             .iter()
             .filter_map(|(_, _, s)| s.activity_code)
@@ -1430,15 +1441,6 @@ impl Merge<'_> {
             .collect();
         codes.sort_unstable();
         codes.dedup();
-        if !agents.is_empty() {
-            let found = c.call(move |c| {
-                c.load_agents_named(system_id, &agents)
-                    .context("loading agent IDs")
-            })?;
-            for (id, name, first, last) in found {
-                self.agents.add(id, name, first, last, false);
-            }
-        }
         if !codes.is_empty() {
             let found = c.call(move |c| {
                 c.load_codes_named(system_id, &codes)

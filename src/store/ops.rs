@@ -192,8 +192,7 @@ macro_rules! shared_ops {
                     .get_results(self)?;
                 // Those someone else registered meanwhile (a DBA): looked up by name.
                 if inserted.len() < chunk.len() {
-                    let got: std::collections::HashSet<&str> = inserted.iter().map(|(_, n)| n.as_str()).collect();
-                    let missing: Vec<String> = chunk.iter().map(|r| r.external_id).filter(|n| !got.contains(n)).map(str::to_owned).collect();
+                    let missing = not_returned(chunk.iter().map(|r| r.external_id), &inserted);
                     let found = self.load_agents_named(system_id, &missing)?;
                     out.extend(found.into_iter().map(|(id, name, _, _)| (id, name)));
                 }
@@ -212,8 +211,7 @@ macro_rules! shared_ops {
                     .returning((c::id, c::code))
                     .get_results(self)?;
                 if inserted.len() < chunk.len() {
-                    let got: std::collections::HashSet<&str> = inserted.iter().map(|(_, n)| n.as_str()).collect();
-                    let missing: Vec<String> = chunk.iter().map(|r| r.code).filter(|n| !got.contains(n)).map(str::to_owned).collect();
+                    let missing = not_returned(chunk.iter().map(|r| r.code), &inserted);
                     let found = self.load_codes_named(system_id, &missing)?;
                     out.extend(found.into_iter().map(|(id, code, _, _)| (id, code)));
                 }
@@ -571,6 +569,18 @@ impl WfmOps for SqliteConnection {
         }
         Ok(n)
     }
+}
+
+/// The names an `INSERT ... ON CONFLICT DO NOTHING RETURNING` did not return: those that already existed.
+fn not_returned<'a>(
+    names: impl Iterator<Item = &'a str>,
+    returned: &[(i64, String)],
+) -> Vec<String> {
+    let got: std::collections::HashSet<&str> = returned.iter().map(|(_, n)| n.as_str()).collect();
+    names
+        .filter(|n| !got.contains(n))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// An agent ID or a code with its first/last-seen times, as a PostgreSQL query by name returns it.
