@@ -16,7 +16,7 @@ use diesel::sqlite::SqliteConnection;
 
 use crate::config::Config;
 use crate::store::{Create, Store};
-use crate::sync::{self, Days, RunReport};
+use crate::sync::{self, Days, RunReport, Target};
 
 /// The generic sessions query, as shipped in sql/sources/.
 pub const GENERIC_SESSIONS_SQL: &str = include_str!("../sql/sources/generic_sessions.sql");
@@ -284,7 +284,7 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
     let mut store = Store::open(&config.database_url, Create::IfMissing)?;
     store.migrate()?;
     let system = &config.systems[0];
-    let report = sync::sync_system(&mut store, system, Days::one(opts.day))?;
+    let report = sync::sync(&mut store, system, Target::Days(Days::one(opts.day)))?;
     Ok(DemoOutcome {
         config_path,
         telephony_db,

@@ -14,3 +14,4 @@ pub mod sessions;
 pub mod source;
 pub mod store;
 pub mod sync;
+pub mod window;

@@ -1,8 +1,56 @@
-//! The readable summary of a sync, printed on standard output.
+//! What acdsync tells its operator, in one place: the summary of each sync on standard output, and each
+//! failure on standard error, once. In text mode a failure is one human line; in JSON mode one JSON object
+//! (through the log), and nothing else. Passwords are removed here, where text leaves the program (and by
+//! the log writer, `secrets::RedactedStderr`).
 
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
+use clap::ValueEnum;
+
+use crate::secrets::{redact, RedactedStderr};
 use crate::sync::RunReport;
+
+/// Log format on standard error: text for people, json for log collectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Prints summaries and failures.
+#[derive(Clone, Copy, Debug)]
+pub struct Reporter {
+    format: LogFormat,
+}
+
+impl Reporter {
+    pub fn new(format: LogFormat) -> Reporter {
+        Reporter { format }
+    }
+
+    /// Text for standard output (summaries, the demo's guide).
+    pub fn out(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(redact(text).as_bytes());
+        let _ = out.flush();
+    }
+
+    /// A failure: `what` failed because of `error`, with the exit code it leads to.
+    pub fn failure(&self, what: &str, error: &anyhow::Error) {
+        let code = crate::error::exit_code(error);
+        match self.format {
+            LogFormat::Json => {
+                tracing::error!(exit_code = code, error = format!("{error:#}"), "{what}")
+            }
+            LogFormat::Text => {
+                // One write: the writer redacts what it is given at once.
+                let line = format!("acdsync: {what}: {error:#}\n");
+                let _ = RedactedStderr.write_all(line.as_bytes());
+            }
+        }
+    }
+}
 
 fn days(r: &RunReport) -> String {
     if r.days.first == r.days.last {

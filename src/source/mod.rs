@@ -4,21 +4,47 @@
 //! call, no per-row allocation), in a thread of their own with two buffers: the driver fills one while the
 //! sync works through the other. Times are fetched as text and parsed by `sessions`, because drivers turn
 //! text they cannot parse into NULL without an error (SQLite ODBC), and we want the row and value named.
+//!
+//! `open` connects and runs the query; the caller then pulls batches with `Rows::next_batch`, so that a
+//! source that cannot be reached or a query that fails never opens a WFM transaction.
 
 pub mod query;
 
 use anyhow::{anyhow, Context};
 use odbc_api::buffers::TextRowSet;
-use odbc_api::{ConcurrentBlockCursor, ConnectionOptions, Cursor, ResultSetMetadata};
+use odbc_api::{
+    BlockCursor, ConcurrentBlockCursor, Connection, ConnectionOptions, Cursor, OwnedCursor,
+    ResultSetMetadata,
+};
 
-use crate::config::ExternalSystemConfig;
 use crate::error::Failure;
-use crate::secrets::redact;
 use crate::sessions::{Field, RawRow};
-use query::{LocalBounds, SourceQuery, Watermark};
+use crate::window::Window;
+use query::{SourceQuery, Watermark, WindowParameters};
 
 /// Bytes for a timestamp read as text: `YYYY-MM-DD HH:MM:SS.fffffffff+HH:MM` and some slack.
 const TIME_TEXT_BYTES: usize = 48;
+
+/// What the source needs to know of a system to read it.
+pub struct Spec<'a> {
+    /// The system's name, for messages.
+    pub system: &'a str,
+    /// The ODBC connection string (may hold a password: only for connecting).
+    pub connection_string: String,
+    pub window_parameters: WindowParameters,
+    pub batch_rows: usize,
+    pub max_text_bytes: usize,
+    pub query_timeout_seconds: Option<usize>,
+    /// Whether the queries return a 5th column, the change key (incremental systems).
+    pub change_key: bool,
+}
+
+/// What to read: a query for a window, and for a changes query the watermark it reads after.
+pub struct Read<'a> {
+    pub query: &'a SourceQuery,
+    pub window: &'a Window,
+    pub watermark: Option<Watermark>,
+}
 
 /// One fetched batch; `first_row` is the 1-based number of its first row in the whole result.
 pub struct Batch<'a> {
@@ -51,99 +77,70 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// What to read: the system's window query, or its changes query after a watermark.
-pub enum Read<'q> {
-    Window(&'q LocalBounds),
-    Changes {
-        query: &'q SourceQuery,
-        watermark: Watermark,
-        bounds: &'q LocalBounds,
-    },
+type Fetcher = ConcurrentBlockCursor<OwnedCursor<Connection<'static>>, TextRowSet>;
+
+/// The result of a source query, read batch by batch (`next_batch`).
+pub struct Rows {
+    fetcher: Fetcher,
+    current: TextRowSet,
+    change_key: bool,
+    /// Rows handed on so far.
+    read: u64,
+    system: String,
+    sql_file: String,
+    text_bytes: usize,
+    /// Time spent waiting for the driver (debug log).
+    waited: std::time::Duration,
 }
 
-/// Runs the system's query for `bounds` and calls `on_batch` for every batch. Returns the number of rows read.
-pub fn read_sessions(
-    system: &ExternalSystemConfig,
-    bounds: &LocalBounds,
-    on_batch: impl FnMut(&Batch<'_>) -> anyhow::Result<()>,
-) -> anyhow::Result<u64> {
-    read(system, Read::Window(bounds), on_batch)
-}
-
-/// Runs one of the system's queries and calls `on_batch` for every batch. Returns the number of rows read.
-/// A system in incremental mode returns a 5th column, its change key, from both of its queries.
-pub fn read(
-    system: &ExternalSystemConfig,
-    what: Read<'_>,
-    mut on_batch: impl FnMut(&Batch<'_>) -> anyhow::Result<()>,
-) -> anyhow::Result<u64> {
-    let (query, sql, params) = match what {
-        Read::Window(bounds) => {
-            let (sql, params) = system.query.render(system.window_parameters, bounds);
-            (&system.query, sql, params)
-        }
-        Read::Changes {
-            query,
-            watermark,
-            bounds,
-        } => {
-            let (sql, params) =
-                query.render_with(system.window_parameters, bounds, Some(watermark));
-            (query, sql, params)
-        }
-    };
-    let expected = if system.incremental.is_some() { 5 } else { 4 };
-    let sql_file = query.path().display().to_string();
+/// Connects to the system's source and runs `what`. A system in incremental mode returns a 5th column, its
+/// change key, from both of its queries.
+pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
+    let (sql, params) = what
+        .query
+        .render(spec.window_parameters, what.window, what.watermark);
+    let expected: u16 = if spec.change_key { 5 } else { 4 };
+    let sql_file = what.query.path().display().to_string();
+    let system = spec.system;
     let env = odbc_api::environment().map_err(|e| {
-        Failure::Unavailable(format!(
-            "cannot set up ODBC (is unixODBC installed?): {}",
-            redact(&e.to_string())
-        ))
+        Failure::Unavailable(format!("cannot set up ODBC (is unixODBC installed?): {e}"))
     })?;
     let conn = env
-        .connect_with_connection_string(&system.connection_string()?, ConnectionOptions::default())
+        .connect_with_connection_string(&spec.connection_string, ConnectionOptions::default())
         .map_err(|e| {
             Failure::Unavailable(format!(
-                "system {:?}: cannot connect to its ODBC source: {}",
-                system.name,
-                redact(&e.to_string())
+                "system {system:?}: cannot connect to its ODBC source: {e}"
             ))
         })?;
-    tracing::debug!(system = %system.name, sql_file = %sql_file, parameters = params.len(), "running source query");
+    tracing::debug!(system, sql_file = %sql_file, parameters = params.len(), "running source query");
     let mut cursor = conn
-        .into_cursor(&sql, &params[..], system.query_timeout_seconds)
-        .map_err(|e| anyhow!(redact(&odbc_api::Error::from(e).to_string())))
-        .with_context(|| format!("system {:?}: the query in {sql_file} failed", system.name))?
+        .into_cursor(&sql, &params[..], spec.query_timeout_seconds)
+        .map_err(|e| anyhow!(odbc_api::Error::from(e)))
+        .with_context(|| format!("system {system:?}: the query in {sql_file} failed"))?
         .ok_or_else(|| {
             Failure::Config(format!(
-                "system {:?}: the query in {sql_file} returned no result set",
-                system.name
+                "system {system:?}: the query in {sql_file} returned no result set"
             ))
         })?;
-    tracing::debug!(system = %system.name, "source query executed, fetching");
-    let at = || format!("system {:?}: reading the result of {sql_file}", system.name);
-    let columns = cursor
-        .num_result_cols()
-        .map_err(|e| anyhow!(redact(&e.to_string())))
-        .with_context(at)?;
-    if columns != expected {
+    let at = || format!("system {system:?}: reading the result of {sql_file}");
+    let columns = cursor.num_result_cols().with_context(at)?;
+    if columns != i16::try_from(expected).unwrap_or(i16::MAX) {
         let names = cursor
             .column_names()
             .map(|n| n.collect::<Result<Vec<_>, _>>().unwrap_or_default())
             .unwrap_or_default();
-        let want = if expected == 5 {
+        let want = if spec.change_key {
             "5: agent_id, activity_code, started_at, ended_at, change_key (the system has [system.incremental])"
         } else {
             "4: agent_id, activity_code, started_at, ended_at"
         };
         return Err(Failure::Config(format!(
-            "system {:?}: the query in {sql_file} returns {columns} column(s) ({}); it must return {want} (see sql/sources/README.md)",
-            system.name,
+            "system {system:?}: the query in {sql_file} returns {columns} column(s) ({}); it must return {want} (see sql/sources/README.md)",
             names.join(", ")
         ))
         .into());
     }
-    let text = system.max_text_bytes;
+    let text = spec.max_text_bytes;
     let lens = [
         text,
         text,
@@ -152,61 +149,89 @@ pub fn read(
         TIME_TEXT_BYTES,
     ];
     let buffer = || {
-        TextRowSet::from_max_str_lens(system.batch_rows, lens[..expected as usize].iter().copied())
+        TextRowSet::from_max_str_lens(spec.batch_rows, lens[..usize::from(expected)].iter().copied())
             .with_context(|| {
                 format!(
-                    "system {:?}: allocating the fetch buffer of batch_rows = {} rows of max_text_bytes = {text} (lower them)",
-                    system.name, system.batch_rows
+                    "system {system:?}: allocating the fetch buffer of batch_rows = {} rows of max_text_bytes = {text} (lower them)",
+                    spec.batch_rows
                 )
             })
     };
-    let (first, mut current) = (buffer()?, buffer()?);
-    let block = cursor
-        .bind_buffer(first)
-        .map_err(|e| anyhow!(redact(&e.to_string())))
-        .with_context(at)?;
-    // The driver fetches the next batch in its own thread while this one is merged.
-    let mut fetcher = ConcurrentBlockCursor::from_block_cursor(block);
-    let mut read: u64 = 0;
-    // Where the time goes, for the debug log: waiting for the driver, or merging.
-    let (mut waiting, mut merging) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
-    loop {
+    let (first, current) = (buffer()?, buffer()?);
+    let block: BlockCursor<_, _> = cursor.bind_buffer(first).with_context(at)?;
+    Ok(Rows {
+        // The driver fetches the next batch in its own thread while this one is merged.
+        fetcher: ConcurrentBlockCursor::from_block_cursor(block),
+        current,
+        change_key: spec.change_key,
+        read: 0,
+        system: system.to_owned(),
+        sql_file,
+        text_bytes: text,
+        waited: std::time::Duration::ZERO,
+    })
+}
+
+impl Rows {
+    /// The next batch, or `None` at the end of the result.
+    pub fn next_batch(&mut self) -> anyhow::Result<Option<Batch<'_>>> {
         let wait_started = std::time::Instant::now();
-        let fetched = fetcher.fetch_into(&mut current).map_err(|e| {
-            let detail = redact(&e.to_string());
-            match e {
-                odbc_api::Error::TooLargeValueForBuffer { indicator, buffer_index } => {
-                    let field = Field::ALL.get(buffer_index).map_or("change_key", |f| f.name());
-                    anyhow!(
-                        "system {:?}: a value of column {field} near row {} of {sql_file} is longer than its buffer ({} bytes, driver says {indicator:?}); raise max_text_bytes for this system",
-                        system.name,
-                        read + 1,
-                        if buffer_index < 2 { text } else { TIME_TEXT_BYTES }
-                    )
-                }
-                _ => anyhow!("system {:?}: fetching rows of {sql_file} after row {read} failed: {detail}", system.name),
-            }
-        })?;
-        waiting += wait_started.elapsed();
+        let fetched = self
+            .fetcher
+            .fetch_into(&mut self.current)
+            .map_err(|e| self.fetch_error(e))?;
+        self.waited += wait_started.elapsed();
         if !fetched {
             tracing::debug!(
-                system = %system.name,
-                rows = read,
-                waiting_for_driver_s = waiting.as_secs_f64(),
-                merging_s = merging.as_secs_f64(),
+                system = %self.system,
+                rows = self.read,
+                waiting_for_driver_s = self.waited.as_secs_f64(),
                 "source result read"
             );
-            break;
+            return Ok(None);
         }
         let batch = Batch {
-            rows: &current,
-            change_key: expected == 5,
-            first_row: read + 1,
+            rows: &self.current,
+            change_key: self.change_key,
+            first_row: self.read + 1,
         };
-        read += batch.len() as u64;
-        let merge_started = std::time::Instant::now();
-        on_batch(&batch)?;
-        merging += merge_started.elapsed();
+        self.read += batch.len() as u64;
+        Ok(Some(batch))
     }
-    Ok(read)
+
+    /// Rows handed on so far.
+    pub fn read(&self) -> u64 {
+        self.read
+    }
+
+    /// The SQL file the rows come from, for messages.
+    pub fn sql_file(&self) -> &str {
+        &self.sql_file
+    }
+
+    fn fetch_error(&self, e: odbc_api::Error) -> anyhow::Error {
+        let (system, sql_file, read) = (&self.system, &self.sql_file, self.read);
+        match e {
+            odbc_api::Error::TooLargeValueForBuffer {
+                indicator,
+                buffer_index,
+            } => {
+                let field = Field::ALL
+                    .get(buffer_index)
+                    .map_or("change_key", |f| f.name());
+                let size = if buffer_index < 2 {
+                    self.text_bytes
+                } else {
+                    TIME_TEXT_BYTES
+                };
+                anyhow!(
+                    "system {system:?}: a value of column {field} near row {} of {sql_file} is longer than its buffer ({size} bytes, driver says {indicator:?}); raise max_text_bytes for this system",
+                    read + 1,
+                )
+            }
+            e => anyhow!(
+                "system {system:?}: fetching rows of {sql_file} after row {read} failed: {e}"
+            ),
+        }
+    }
 }

@@ -11,8 +11,41 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDateTime;
 use odbc_api::parameter::{VarCharBox, WithDataType};
 use odbc_api::DataType;
+use serde::Deserialize;
 
-use crate::config::WindowParameters;
+use crate::sessions::{self, SourceTime};
+use crate::window::Window;
+
+/// How the window bounds reach the SQL file's placeholders.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowParameters {
+    /// `?` placeholders with bound ODBC timestamp parameters.
+    #[default]
+    Bound,
+    /// SQL literals `'YYYY-MM-DD HH:MM:SS'` written from the program's own chrono values, for drivers that
+    /// stop streaming when parameters are bound (SQLite ODBC).
+    Literal,
+}
+
+/// What a system's change key is (incremental mode).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WatermarkKind {
+    /// A monotonic integer: an id or a sequence the source sets on every insert and change.
+    Integer,
+    /// An insert or change timestamp the source sets on every insert and change.
+    Timestamp,
+}
+
+impl WatermarkKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WatermarkKind::Integer => "integer",
+            WatermarkKind::Timestamp => "timestamp",
+        }
+    }
+}
 
 /// A window bound the query may ask for, as local wall time of the system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +93,23 @@ pub enum Watermark {
     Timestamp(NaiveDateTime, bool),
 }
 
+impl Watermark {
+    /// A change key (or a stored watermark) as text, read as `kind` says.
+    pub fn parse(kind: WatermarkKind, text: &str) -> Result<Watermark, String> {
+        let t = text.trim();
+        match kind {
+            WatermarkKind::Integer => t.parse::<i64>().map(Watermark::Integer).map_err(|_| {
+                format!("change_key {t:?} is not an integer (watermark = \"integer\")")
+            }),
+            WatermarkKind::Timestamp => match sessions::parse_source_time(t) {
+                Ok(SourceTime::Local(n)) => Ok(Watermark::Timestamp(n, false)),
+                Ok(SourceTime::Utc(n)) => Ok(Watermark::Timestamp(n, true)),
+                Err(e) => Err(format!("change_key: {e} (watermark = \"timestamp\")")),
+            },
+        }
+    }
+}
+
 impl fmt::Display for Watermark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -78,25 +128,6 @@ impl fmt::Display for Watermark {
 enum Piece {
     Sql(String),
     Param(Placeholder),
-}
-
-/// The bounds of one sync, in the source's local time.
-#[derive(Clone, Copy, Debug)]
-pub struct LocalBounds {
-    pub lookback_start: NaiveDateTime,
-    pub window_start: NaiveDateTime,
-    pub window_end: NaiveDateTime,
-}
-
-impl LocalBounds {
-    fn get(&self, p: Placeholder) -> NaiveDateTime {
-        match p {
-            Placeholder::WindowStart => self.window_start,
-            Placeholder::WindowEnd => self.window_end,
-            Placeholder::LookbackStart => self.lookback_start,
-            Placeholder::Watermark => unreachable!("the watermark is not a window bound"),
-        }
-    }
 }
 
 /// A problem with an SQL file, naming the file and line.
@@ -118,30 +149,16 @@ pub struct SourceQuery {
 }
 
 impl SourceQuery {
-    pub fn load(path: &Path) -> Result<SourceQuery, QueryFileError> {
+    /// Reads and checks the SQL file at `path` for a query of `kind`.
+    pub fn load(path: &Path, kind: QueryKind) -> Result<SourceQuery, QueryFileError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             QueryFileError(format!("sql_file {}: cannot read it: {e}", path.display()))
         })?;
-        Self::parse(path, &text)
+        Self::parse(path, &text, kind)
     }
 
-    /// `path` names the file in messages.
-    pub fn parse(path: &Path, text: &str) -> Result<SourceQuery, QueryFileError> {
-        Self::parse_kind(path, text, QueryKind::Window)
-    }
-
-    pub fn load_kind(path: &Path, kind: QueryKind) -> Result<SourceQuery, QueryFileError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            QueryFileError(format!("sql_file {}: cannot read it: {e}", path.display()))
-        })?;
-        Self::parse_kind(path, &text, kind)
-    }
-
-    pub fn parse_kind(
-        path: &Path,
-        text: &str,
-        kind: QueryKind,
-    ) -> Result<SourceQuery, QueryFileError> {
+    /// Checks `text` as a query of `kind`; `path` names the file in messages.
+    pub fn parse(path: &Path, text: &str, kind: QueryKind) -> Result<SourceQuery, QueryFileError> {
         let mut pieces = Vec::new();
         let mut sql = String::new();
         let b = text.as_bytes();
@@ -214,10 +231,16 @@ impl SourceQuery {
         let end = sql.trim_end().trim_end_matches(';').trim_end().len();
         sql.truncate(end);
         pieces.push(Piece::Sql(sql));
-        let q = SourceQuery {
+        SourceQuery {
             path: path.to_path_buf(),
             pieces,
-        };
+        }
+        .checked(kind)
+    }
+
+    /// The query, if it uses the placeholders a query of `kind` needs and no other kind's.
+    fn checked(self, kind: QueryKind) -> Result<SourceQuery, QueryFileError> {
+        let (q, path) = (&self, self.path.display());
         let (required, why): (&[Placeholder], &str) = match kind {
             QueryKind::Window => (
                 &[Placeholder::WindowStart, Placeholder::WindowEnd],
@@ -231,19 +254,17 @@ impl SourceQuery {
         for p in required {
             if !q.uses(*p) {
                 return Err(QueryFileError(format!(
-                    "sql_file {}: the query must use {{{}}} {why}",
-                    path.display(),
+                    "sql_file {path}: the query must use {{{}}} {why}",
                     p.name()
                 )));
             }
         }
         if kind == QueryKind::Window && q.uses(Placeholder::Watermark) {
             return Err(QueryFileError(format!(
-                "sql_file {}: {{watermark}} belongs in the changes query ([system.incremental] sql_file), not in the window query",
-                path.display()
+                "sql_file {path}: {{watermark}} belongs in the changes query ([system.incremental] sql_file), not in the window query"
             )));
         }
-        Ok(q)
+        Ok(self)
     }
 
     pub fn path(&self) -> &Path {
@@ -256,20 +277,12 @@ impl SourceQuery {
             .any(|x| matches!(x, Piece::Param(q) if *q == p))
     }
 
-    /// The statement to send and its parameters (empty for `Literal`).
+    /// The statement to send and its parameters (empty for `Literal`): the window's local bounds, and the
+    /// watermark a changes query reads after.
     pub fn render(
         &self,
         mode: WindowParameters,
-        bounds: &LocalBounds,
-    ) -> (String, Vec<WindowParameter>) {
-        self.render_with(mode, bounds, None)
-    }
-
-    /// `render`, with the watermark a changes query reads after.
-    pub fn render_with(
-        &self,
-        mode: WindowParameters,
-        bounds: &LocalBounds,
+        window: &Window,
         watermark: Option<Watermark>,
     ) -> (String, Vec<WindowParameter>) {
         let mut sql = String::new();
@@ -292,7 +305,12 @@ impl SourceQuery {
                     }
                 }
                 Piece::Param(p) => {
-                    let t = bounds.get(*p);
+                    let t = match p {
+                        Placeholder::WindowStart => window.local.start,
+                        Placeholder::WindowEnd => window.local.end,
+                        Placeholder::LookbackStart => window.local.lookback_start,
+                        Placeholder::Watermark => unreachable!("matched above"),
+                    };
                     match mode {
                         WindowParameters::Bound => {
                             sql.push('?');
@@ -339,20 +357,20 @@ fn odbc_timestamp(t: NaiveDateTime) -> WindowParameter {
 mod tests {
     use super::*;
 
-    fn bounds() -> LocalBounds {
-        let d = |s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
-        LocalBounds {
-            lookback_start: d("2026-03-28 00:00:00"),
-            window_start: d("2026-03-29 00:00:00"),
-            window_end: d("2026-03-30 00:00:00"),
-        }
+    fn window() -> Window {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+        Window::new(chrono_tz::Europe::Paris, crate::window::Days::one(day), 24)
+    }
+
+    fn window_query(text: &str) -> Result<SourceQuery, QueryFileError> {
+        SourceQuery::parse(Path::new("x.sql"), text, QueryKind::Window)
     }
 
     #[test]
     fn placeholders_become_parameters_in_order_but_not_in_strings_or_comments() {
         let text = "-- {window_start} in a comment\nSELECT '{window_end}', {fn NOW()} /* {x} */ FROM t\nWHERE s >= {lookback_start} AND s < {window_end} AND (s >= {window_start} OR e IS NULL);\n";
-        let q = SourceQuery::parse(Path::new("q.sql"), text).unwrap();
-        let (sql, params) = q.render(WindowParameters::Bound, &bounds());
+        let q = window_query(text).unwrap();
+        let (sql, params) = q.render(WindowParameters::Bound, &window(), None);
         assert!(
             !sql.contains("in a comment") && !sql.contains("{x}"),
             "comments are dropped: {sql}"
@@ -374,22 +392,20 @@ mod tests {
                 b"2026-03-29 00:00:00"
             ]
         );
-        let (lit, none) = q.render(WindowParameters::Literal, &bounds());
+        let (lit, none) = q.render(WindowParameters::Literal, &window(), None);
         assert!(none.is_empty());
         assert!(lit.ends_with("s >= '2026-03-28 00:00:00' AND s < '2026-03-30 00:00:00' AND (s >= '2026-03-29 00:00:00' OR e IS NULL)"), "{lit}");
     }
 
     #[test]
     fn unknown_or_missing_placeholders_are_refused_with_file_and_line() {
-        let e = SourceQuery::parse(Path::new("x.sql"), "SELECT 1\nWHERE a < {window_ends}")
-            .unwrap_err();
+        let e = window_query("SELECT 1\nWHERE a < {window_ends}").unwrap_err();
         assert!(
             e.to_string()
                 .contains("x.sql line 2: unknown placeholder {window_ends}"),
             "{e}"
         );
-        let e =
-            SourceQuery::parse(Path::new("x.sql"), "SELECT 1 WHERE a < {window_end}").unwrap_err();
+        let e = window_query("SELECT 1 WHERE a < {window_end}").unwrap_err();
         assert!(e.to_string().contains("must use {window_start}"), "{e}");
     }
 }

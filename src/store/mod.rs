@@ -1,14 +1,28 @@
 //! The WFM database, through Diesel: PostgreSQL in production, SQLite embedded.
 //!
-//! An enum of the two concrete connections, matched once per operation: Diesel's `MultiConnection` would hide
-//! ON CONFLICT and COPY (see shared/STACK-FACTS.md). Operations shared by both backends are written once in
-//! `ops.rs` and expanded for each connection type.
+//! `Store` is the one door: it opens the database, takes the run lock, migrates, records runs, and runs a
+//! sync's work in a transaction through `WfmOps`, a trait both backends implement (`postgres.rs`,
+//! `sqlite.rs`, with their common statements in `shared.rs`). Which backend it is stays in here: an enum
+//! of the two concrete connections, matched in this file only (Diesel's `MultiConnection` would hide ON
+//! CONFLICT and COPY; see shared/STACK-FACTS.md). `reader.rs` reads a window's stored sessions on a
+//! connection of its own.
 
+#[macro_use]
+mod shared;
 pub mod models;
 pub mod ops;
+mod postgres;
+mod reader;
 pub mod schema;
+mod sqlite;
+
+pub use models::{RunMode, RunStatus, SessionKey};
+pub use ops::WfmOps;
+pub use reader::{WindowPages, WindowReader};
 
 use std::fs::File;
+
+use chrono::NaiveDateTime;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -21,7 +35,6 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::{Backend, DatabaseUrl};
 use crate::error::Failure;
-use crate::secrets::redact;
 
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -30,34 +43,14 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/
 pub const RUN_LOCK_KEY: i64 = 0x0061_6364_7379_6E63;
 
 /// An open WFM connection.
-pub enum Wfm {
+enum Wfm {
     Postgres(PgConnection),
     Sqlite(SqliteConnection),
 }
 
 /// The WFM database: a connection, what it is called in messages, and the run lock once taken.
-/// The pages `Store::read_window` sends, in key order; `None` once the window is read.
-pub struct WindowPages {
-    rx: std::sync::mpsc::Receiver<anyhow::Result<Vec<models::StoredSession>>>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl WindowPages {
-    pub fn next_page(&mut self) -> anyhow::Result<Option<Vec<models::StoredSession>>> {
-        match self.rx.recv() {
-            Ok(page) => page.map(Some),
-            Err(_) => {
-                if let Some(h) = self.handle.take() {
-                    let _ = h.join();
-                }
-                Ok(None)
-            }
-        }
-    }
-}
-
 pub struct Store {
-    pub conn: Wfm,
+    conn: Wfm,
     name: String,
     sqlite_path: Option<PathBuf>,
     lock_file: Option<File>,
@@ -87,7 +80,7 @@ impl Store {
                 let mut conn = PgConnection::establish(url.expose()).map_err(|e| {
                     Failure::Unavailable(format!(
                         "cannot connect to the WFM database {name}: {}",
-                        redact(e.to_string().trim())
+                        e.to_string().trim()
                     ))
                 })?;
                 // Timestamps are bound as UTC values (schema.rs); application_name shows in pg_stat_activity.
@@ -222,13 +215,7 @@ impl Store {
                 .run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(|v| v.iter().map(|m| m.to_string()).collect()),
         };
-        applied.map_err(|e| {
-            anyhow::anyhow!(
-                "applying migrations to {}: {}",
-                self.name,
-                redact(&e.to_string())
-            )
-        })
+        applied.map_err(|e| anyhow::anyhow!("applying migrations to {}: {e}", self.name))
     }
 
     /// Reverts every migration (tests check that each down.sql works).
@@ -263,45 +250,76 @@ impl Store {
     }
 }
 
-/// Reads the stored sessions of a window in key order (start, agent), page by page, on a second connection
-/// and a thread of its own, so that the source fetch, the store read and the merge overlap. The reader sees
-/// what is committed: not the writes of the sync running beside it (PostgreSQL's MVCC, SQLite's WAL), which
-/// is what the merge wants. At most two pages wait in the channel.
-pub struct WindowReader {
-    url: DatabaseUrl,
-    name: String,
-}
-
-impl WindowReader {
-    pub fn read(&self, w: ops::StoredWindow, page_rows: usize) -> WindowPages {
-        let (tx, rx) = std::sync::mpsc::sync_channel(2);
-        let url = self.url.clone();
-        let name = self.name.clone();
-        let handle = std::thread::Builder::new()
-            .name("acdsync-store-reader".into())
-            .spawn(move || {
-                let result = (|| -> anyhow::Result<()> {
-                    let mut reader = Store::open(&url, Create::Never)?;
-                    let mut send = |page| tx.send(Ok(page)).is_ok();
-                    match &mut reader.conn {
-                        Wfm::Postgres(c) => ops::WfmOps::stream_window(c, &w, page_rows, &mut send),
-                        Wfm::Sqlite(c) => ops::WfmOps::stream_window(c, &w, page_rows, &mut send),
-                    }
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "reading the stored sessions of the window from {name}: {}",
-                            redact(&e.to_string())
-                        )
-                    })
-                })();
-                if let Err(e) = result {
-                    let _ = tx.send(Err(e));
-                }
-            })
-            .expect("spawning a thread");
-        WindowPages {
-            rx,
-            handle: Some(handle),
+impl Store {
+    /// The statements of this store, outside a transaction (each commits on its own).
+    fn ops(&mut self) -> &mut (dyn WfmOps + Send) {
+        match &mut self.conn {
+            Wfm::Postgres(c) => c,
+            Wfm::Sqlite(c) => c,
         }
     }
+
+    /// Runs `work` in one transaction, committed if it returns `Ok`, rolled back otherwise. On SQLite the
+    /// write lock is taken up front (`BEGIN IMMEDIATE`): a deferred transaction that reads, then writes,
+    /// can fail with SQLITE_BUSY without waiting.
+    pub fn transaction<R>(
+        &mut self,
+        work: impl FnOnce(&mut (dyn WfmOps + Send)) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        match &mut self.conn {
+            Wfm::Postgres(c) => c.transaction(|c| work(c)),
+            Wfm::Sqlite(c) => c.immediate_transaction(|c| work(c)),
+        }
+    }
+
+    /// What a run of the system `name` starts from: its id (the system is registered, or its time zone
+    /// updated), its watermark and its last full sync. Runs left `running` by a process that stopped
+    /// are marked `abandoned` first (the run lock is held: nobody runs them).
+    pub fn prepare_run(
+        &mut self,
+        name: &str,
+        time_zone: &str,
+        now: NaiveDateTime,
+    ) -> anyhow::Result<RunFacts> {
+        let ops = self.ops();
+        let system_id = ops.register_system(name, time_zone)?;
+        let abandoned = ops.abandon_running(system_id, now)?;
+        if abandoned > 0 {
+            tracing::warn!(
+                system = %name,
+                abandoned,
+                "marked runs left running by a stopped process as abandoned"
+            );
+        }
+        Ok(RunFacts {
+            system_id,
+            watermark: ops.load_watermark(system_id)?,
+            last_full_sync: ops.last_full_sync(system_id)?,
+        })
+    }
+
+    /// Writes the `import_runs` row of a run starting now, and returns its id.
+    pub fn start_run(&mut self, run: &models::NewImportRun) -> anyhow::Result<i64> {
+        Ok(self.ops().start_run(run)?)
+    }
+
+    /// Records a failed run (its error, passwords removed); a failure to record it is logged.
+    pub fn record_failure(&mut self, run_id: i64, now: NaiveDateTime, error: &anyhow::Error) {
+        if let Err(e) = self
+            .ops()
+            .finish_run(run_id, &models::RunOutcome::failed(now, error))
+        {
+            tracing::error!(run_id, error = %e, "could not record the failure in import_runs");
+        }
+    }
+}
+
+/// What the store knows of a system when a run starts.
+#[derive(Clone, Debug)]
+pub struct RunFacts {
+    pub system_id: i64,
+    /// (kind, value) of the watermark, if incremental mode has set one.
+    pub watermark: Option<(String, String)>,
+    /// When the last successful full sync of the latest day synced in full started.
+    pub last_full_sync: Option<NaiveDateTime>,
 }

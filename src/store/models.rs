@@ -1,7 +1,10 @@
 //! Rows as Diesel reads and writes them.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::backend::Backend;
 use diesel::prelude::*;
+use diesel::serialize::{Output, ToSql};
+use diesel::sql_types::Text;
 
 use super::schema::{
     agent_sessions, external_activity_codes, external_agent_ids, import_runs, rejected_rows,
@@ -27,6 +30,84 @@ pub struct StoredSession {
     pub external_activity_code_id: Option<i64>,
     pub started_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
+}
+
+impl StoredSession {
+    pub fn key(&self) -> SessionKey {
+        SessionKey::new(self.started_at, self.external_agent_id)
+    }
+}
+
+/// The identity of a session within its system: its start (UTC microseconds since the epoch) and its agent
+/// ID, ordered by start, then agent: the order the stored window is read in, and the unique index's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionKey {
+    pub start: i64,
+    pub agent: i64,
+}
+
+impl SessionKey {
+    pub fn new(started_at: NaiveDateTime, agent: i64) -> SessionKey {
+        SessionKey {
+            start: micros(started_at),
+            agent,
+        }
+    }
+
+    pub fn started_at(&self) -> NaiveDateTime {
+        from_micros(self.start)
+    }
+}
+
+/// UTC microseconds since the epoch: the compact form the merge keys on.
+pub fn micros(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_micros()
+}
+
+/// The instant `micros` made (the store's range, so always representable).
+pub fn from_micros(t: i64) -> NaiveDateTime {
+    chrono::DateTime::from_timestamp_micros(t)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default()
+}
+
+/// The two kinds of names a source hands out, each in a table of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    /// `external_agent_ids`: an agent's login at the ACD.
+    AgentId,
+    /// `external_activity_codes`: a reason or state code.
+    ActivityCode,
+}
+
+impl NameKind {
+    /// What messages call it.
+    pub fn what(self) -> &'static str {
+        match self {
+            NameKind::AgentId => "agent IDs",
+            NameKind::ActivityCode => "activity codes",
+        }
+    }
+}
+
+/// A stored agent ID or code, with the times it was first and last seen.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, QueryableByName)]
+pub struct NameRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+    pub first_seen_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+    pub last_seen_at: Option<NaiveDateTime>,
+}
+
+/// An agent ID or code seen for the first time (codes go to `Present`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewName {
+    pub name: String,
+    pub seen_at: NaiveDateTime,
 }
 
 /// A changed session: its code and end (the start is part of its identity).
@@ -73,19 +154,77 @@ pub struct NewImportRun {
     pub window_start: NaiveDateTime,
     pub window_end: NaiveDateTime,
     pub started_at: NaiveDateTime,
-    pub status: &'static str,
+    pub status: RunStatus,
     pub host: String,
     pub pid: i64,
-    /// `full` or `changes`.
-    pub mode: &'static str,
+    pub mode: RunMode,
+}
+
+/// `import_runs.status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, diesel::expression::AsExpression)]
+#[diesel(sql_type = Text)]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    /// Left `running` by a process that stopped; marked by the next run of its system.
+    Abandoned,
+}
+
+/// `import_runs.mode`: how a run read the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, diesel::expression::AsExpression)]
+#[diesel(sql_type = Text)]
+pub enum RunMode {
+    /// The window query: the window's sessions are made equal to the source (inserts, updates, deletes).
+    Full,
+    /// Incremental: the changes query, rows changed since the watermark (inserts and updates only).
+    Changes,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl RunMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunMode::Full => "full",
+            RunMode::Changes => "changes",
+        }
+    }
+}
+
+impl<DB: Backend> ToSql<Text, DB> for RunStatus
+where
+    str: ToSql<Text, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> diesel::serialize::Result {
+        self.as_str().to_sql(out)
+    }
+}
+
+impl<DB: Backend> ToSql<Text, DB> for RunMode
+where
+    str: ToSql<Text, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> diesel::serialize::Result {
+        self.name().to_sql(out)
+    }
 }
 
 /// What a finished run writes into its `import_runs` row.
-#[derive(Debug, Clone, Default, AsChangeset)]
+#[derive(Debug, Clone, AsChangeset)]
 #[diesel(table_name = import_runs, treat_none_as_null = true)]
 pub struct RunOutcome {
     pub finished_at: Option<NaiveDateTime>,
-    pub status: String,
+    pub status: RunStatus,
     pub rows_read: i64,
     pub sessions_inserted: i64,
     pub sessions_updated: i64,
@@ -97,6 +236,27 @@ pub struct RunOutcome {
     pub error: Option<String>,
     /// The system's watermark after the run (incremental mode).
     pub watermark: Option<String>,
+}
+
+impl RunOutcome {
+    /// A run that failed: nothing but this row is kept. The error leaves the program here, passwords
+    /// removed.
+    pub fn failed(finished_at: NaiveDateTime, error: &anyhow::Error) -> RunOutcome {
+        RunOutcome {
+            finished_at: Some(finished_at),
+            status: RunStatus::Failed,
+            rows_read: 0,
+            sessions_inserted: 0,
+            sessions_updated: 0,
+            sessions_deleted: 0,
+            sessions_unchanged: 0,
+            rows_rejected: 0,
+            new_agent_ids: 0,
+            new_activity_codes: 0,
+            error: Some(crate::secrets::redact(&format!("{error:#}"))),
+            watermark: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Insertable)]

@@ -351,22 +351,16 @@ fn watch_syncs_every_interval_until_sigterm_then_exits_0() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let store = || {
-        Store::open(
-            &acdsync::config::DatabaseUrl::new(format!("sqlite://{}", db.display())).unwrap(),
-            Create::Never,
-        )
-        .unwrap()
-    };
-    let succeeded = |s: &mut Store| -> i64 {
+    let store = || Dba::open(&format!("sqlite://{}", db.display()));
+    let succeeded = |s: &mut Dba| -> i64 {
         use diesel::prelude::*;
         #[derive(diesel::QueryableByName)]
         struct N {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        match &mut s.conn {
-            acdsync::store::Wfm::Sqlite(c) => {
+        match s {
+            Dba::Sqlite(c) => {
                 diesel::sql_query(
                     "SELECT COUNT(*) AS n FROM import_runs WHERE status = 'succeeded'",
                 )
@@ -374,7 +368,7 @@ fn watch_syncs_every_interval_until_sigterm_then_exits_0() {
                 .unwrap()
                 .n
             }
-            acdsync::store::Wfm::Postgres(_) => unreachable!(),
+            Dba::Postgres(_) => unreachable!(),
         }
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -398,8 +392,8 @@ fn watch_syncs_every_interval_until_sigterm_then_exits_0() {
     assert!(stderr.contains("stopping on signal"), "{stderr}");
     let mut s = store();
     assert!(succeeded(&mut s) >= 3);
-    let runs_not_finished = match &mut s.conn {
-        acdsync::store::Wfm::Sqlite(c) => {
+    let runs_not_finished = match &mut s {
+        Dba::Sqlite(c) => {
             use acdsync::store::schema::import_runs::dsl as r;
             use diesel::prelude::*;
             r::import_runs
@@ -408,10 +402,113 @@ fn watch_syncs_every_interval_until_sigterm_then_exits_0() {
                 .get_result::<i64>(c)
                 .unwrap()
         }
-        acdsync::store::Wfm::Postgres(_) => unreachable!(),
+        Dba::Postgres(_) => unreachable!(),
     };
     assert_eq!(
         runs_not_finished, 0,
         "SIGTERM waits for the round under way"
     );
+}
+
+#[test]
+fn a_failure_is_reported_once_one_line_in_text_one_json_object_in_json() {
+    // Given a config file that does not exist
+    // When sync runs with text logs, then with JSON logs
+    let text = acdsync()
+        .args(["--config", "/nonexistent/acdsync.toml", "sync"])
+        .assert()
+        .code(78);
+    let json = acdsync()
+        .args([
+            "--config",
+            "/nonexistent/acdsync.toml",
+            "--log-format",
+            "json",
+            "sync",
+        ])
+        .assert()
+        .code(78);
+
+    // Then text mode prints one human line naming the file
+    let stderr = String::from_utf8_lossy(&text.get_output().stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("acdsync: error: cannot read config file /nonexistent/acdsync.toml"),
+        "{stderr}"
+    );
+    // And JSON mode one JSON object with the error and the exit code, and nothing else
+    let stderr = String::from_utf8_lossy(&json.get_output().stderr).into_owned();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let line = lines[0];
+    assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+    assert!(line.contains("\"exit_code\":78"), "{line}");
+    assert!(line.contains("/nonexistent/acdsync.toml"), "{line}");
+}
+
+#[test]
+fn a_failed_system_is_one_json_object_too() {
+    // Given a WFM database file that does not exist (a typo)
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("typo.db").display()),
+        "ACDSYNC_T_JSON_ONE",
+    );
+    // When sync runs with JSON logs
+    let out = acdsync()
+        .env("ACDSYNC_T_JSON_ONE", NOWHERE)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--log-format", "json", "sync", "--date", "2026-01-15"])
+        .assert()
+        .code(78);
+    // Then every line on stderr is a JSON object
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(!stderr.is_empty());
+    for line in stderr.lines() {
+        assert!(line.starts_with('{') && line.ends_with('}'), "{stderr}");
+    }
+}
+
+#[test]
+fn sync_takes_the_wfm_database_from_database_url_as_migrate_does() {
+    // Given a config whose [wfm] names a file that does not exist, and a migrated store elsewhere
+    let store = TestStore::new(StoreKind::Sqlite);
+    let source = Source::new(SourceKind::Sqlite);
+    source.execute(
+        "INSERT INTO acd_agent_states VALUES ('1001', 'BREAK', '2026-01-15 09:00:00', '2026-01-15 09:15:00')",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("typo.db").display()),
+        "ACDSYNC_T_DB_URL",
+    );
+    // When sync is given --database-url
+    acdsync()
+        .env("ACDSYNC_T_DB_URL", &source.connection_string)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", "--date", "2026-01-15", "--database-url", &store.url])
+        .assert()
+        .success();
+    // Then the session is in that store
+    assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 1);
+}
+
+#[test]
+fn the_demo_refuses_a_config_file_it_would_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = acdsync()
+        .args(["--config", "mine.toml", "demo", "--dir"])
+        .arg(dir.path().join("demo"))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("does not read --config mine.toml"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("demo").exists(), "nothing written");
 }

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use acdsync::config::{DatabaseUrl, ExternalSystemConfig, WindowParameters};
 use acdsync::demo::GENERIC_SESSIONS_SQL;
-use acdsync::source::query::SourceQuery;
-use acdsync::store::{schema, Create, Store, Wfm};
-use acdsync::sync::{self, Days, RunReport};
+use acdsync::source::query::{QueryKind, SourceQuery};
+use acdsync::store::{schema, Create, Store};
+use acdsync::sync::{self, Days, RunReport, Target};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -133,15 +133,19 @@ impl TestStore {
         let mut store = self.open();
         store.check_schema()?;
         store.lock(false)?;
-        sync::sync_system(&mut store, system, days)
+        sync::sync(&mut store, system, Target::Days(days))
+    }
+
+    /// A connection of the test's own, as a DBA would open one (not acdsync's `Store`).
+    pub fn dba(&self) -> Dba {
+        Dba::open(&self.url)
     }
 
     /// Plain SQL, as a DBA would type it.
     pub fn execute(&self, sql: &str) -> Result<(), String> {
-        let mut store = self.open();
-        match &mut store.conn {
-            Wfm::Postgres(c) => c.batch_execute(sql),
-            Wfm::Sqlite(c) => c.batch_execute(sql),
+        match &mut self.dba() {
+            Dba::Postgres(c) => c.batch_execute(sql),
+            Dba::Sqlite(c) => c.batch_execute(sql),
         }
         .map_err(|e| e.to_string())
     }
@@ -152,11 +156,10 @@ impl TestStore {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let mut store = self.open();
         let q = diesel::sql_query(format!("SELECT CAST(({sql}) AS BIGINT) AS n"));
-        match &mut store.conn {
-            Wfm::Postgres(c) => q.get_result::<N>(c),
-            Wfm::Sqlite(c) => q.get_result::<N>(c),
+        match &mut self.dba() {
+            Dba::Postgres(c) => q.get_result::<N>(c),
+            Dba::Sqlite(c) => q.get_result::<N>(c),
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .n
@@ -165,7 +168,6 @@ impl TestStore {
     /// The `external_activity` view, ordered by agent and start.
     pub fn view(&self) -> Vec<ViewRow> {
         use schema::external_activity::dsl as v;
-        let mut store = self.open();
         let q = v::external_activity
             .select((
                 v::external_agent_id,
@@ -176,9 +178,9 @@ impl TestStore {
                 v::ended_at,
             ))
             .order((v::external_agent_id, v::started_at));
-        match &mut store.conn {
-            Wfm::Postgres(c) => q.load::<ViewRow>(c),
-            Wfm::Sqlite(c) => q.load::<ViewRow>(c),
+        match &mut self.dba() {
+            Dba::Postgres(c) => q.load::<ViewRow>(c),
+            Dba::Sqlite(c) => q.load::<ViewRow>(c),
         }
         .unwrap()
     }
@@ -186,13 +188,32 @@ impl TestStore {
     /// Session ids by (agent, start), to prove rows were left untouched.
     pub fn session_ids(&self) -> Vec<i64> {
         use schema::agent_sessions::dsl as s;
-        let mut store = self.open();
         let q = s::agent_sessions.select(s::id).order(s::id);
-        match &mut store.conn {
-            Wfm::Postgres(c) => q.load::<i64>(c),
-            Wfm::Sqlite(c) => q.load::<i64>(c),
+        match &mut self.dba() {
+            Dba::Postgres(c) => q.load::<i64>(c),
+            Dba::Sqlite(c) => q.load::<i64>(c),
         }
         .unwrap()
+    }
+}
+
+/// A plain Diesel connection to a WFM database, opened from its URL.
+pub enum Dba {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl Dba {
+    pub fn open(url: &str) -> Dba {
+        match url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut c = SqliteConnection::establish(path).unwrap();
+                c.batch_execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000")
+                    .unwrap();
+                Dba::Sqlite(c)
+            }
+            None => Dba::Postgres(PgConnection::establish(url).unwrap()),
+        }
     }
 }
 
@@ -362,7 +383,7 @@ impl Source {
         mode: WindowParameters,
         sql: &str,
     ) -> ExternalSystemConfig {
-        let query = SourceQuery::parse(Path::new("test.sql"), sql).unwrap();
+        let query = SourceQuery::parse(Path::new("test.sql"), sql, QueryKind::Window).unwrap();
         ExternalSystemConfig::new(name, time_zone, query, &self.connection_string, mode).unwrap()
     }
 
@@ -376,6 +397,7 @@ impl Source {
         let query = SourceQuery::parse(
             Path::new("sql/sources/generic_sessions.sql"),
             GENERIC_SESSIONS_SQL,
+            QueryKind::Window,
         )
         .unwrap();
         ExternalSystemConfig::new(name, time_zone, query, &self.connection_string, mode).unwrap()

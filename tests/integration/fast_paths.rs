@@ -237,7 +237,7 @@ fn incremental_source(
     let changes_sql =
         "SELECT agent_id, activity_code, started_at, ended_at, change_id FROM acd_agent_states \
          WHERE change_id > {watermark}";
-    let changes = SourceQuery::parse_kind(
+    let changes = SourceQuery::parse(
         std::path::Path::new("changes.sql"),
         changes_sql,
         QueryKind::Changes,

@@ -1,0 +1,300 @@
+//! The configuration file (TOML), its environment overrides, and validation that names the setting at fault.
+//! Every setting is documented with an example in the README ("Configuration").
+//!
+//! `system.rs` checks a `[[system]]`, `url.rs` the WFM database URL.
+
+mod system;
+mod url;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Failure;
+pub use crate::source::query::{WatermarkKind, WindowParameters};
+use system::{check_system, SystemSection};
+pub use system::{ExternalSystemConfig, IncrementalConfig};
+pub use url::{Backend, DatabaseUrl};
+
+/// Environment variable that overrides `[wfm] database_url`.
+pub const DATABASE_URL_ENV: &str = "ACDSYNC_DATABASE_URL";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    wfm: WfmSection,
+    #[serde(default, rename = "system")]
+    systems: Vec<SystemSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WfmSection {
+    database_url: Option<String>,
+    database_url_file: Option<PathBuf>,
+}
+
+/// The whole configuration, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub systems: Vec<ExternalSystemConfig>,
+}
+
+impl Config {
+    /// Reads and checks the file; `ACDSYNC_DATABASE_URL` overrides the WFM database URL.
+    pub fn load(path: &Path) -> Result<Config, Failure> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::Config(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        let env_url = std::env::var(DATABASE_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        Self::parse(&text, path, env_url)
+    }
+
+    /// `path` names the file in messages; relative paths in it are resolved against its folder.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env_database_url: Option<String>,
+    ) -> Result<Config, Failure> {
+        let file: ConfigFile = toml::from_str(text)
+            .map_err(|e| Failure::Config(format!("config file {}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+
+        let database_url = file.wfm.resolve(env_database_url, path)?;
+
+        let mut systems: Vec<ExternalSystemConfig> = Vec::new();
+        for section in file.systems {
+            let system = check_system(section, None, base)
+                .map_err(|e| Failure::Config(format!("config file {}: {e}", path.display())))?;
+            if systems.iter().any(|s| s.name == system.name) {
+                return Err(Failure::Config(format!(
+                    "config file {}: two [[system]] entries are named {:?}; names must be unique",
+                    path.display(),
+                    system.name
+                )));
+            }
+            systems.push(system);
+        }
+        Ok(Config {
+            database_url,
+            systems,
+        })
+    }
+}
+
+impl Config {
+    /// The systems `names` asks for (all of them when empty), in the file's order. `path` names the file.
+    pub fn systems_named(
+        &self,
+        names: &[String],
+        path: &Path,
+    ) -> Result<Vec<&ExternalSystemConfig>, Failure> {
+        if let Some(name) = names
+            .iter()
+            .find(|n| !self.systems.iter().any(|s| &s.name == *n))
+        {
+            let known: Vec<&str> = self.systems.iter().map(|s| s.name.as_str()).collect();
+            return Err(Failure::Config(format!(
+                "--system {name:?} is not in {} (systems there: {})",
+                path.display(),
+                known.join(", ")
+            )));
+        }
+        let systems: Vec<&ExternalSystemConfig> = self
+            .systems
+            .iter()
+            .filter(|s| names.is_empty() || names.contains(&s.name))
+            .collect();
+        if systems.is_empty() {
+            return Err(Failure::Config(format!(
+                "{} lists no [[system]] to sync",
+                path.display()
+            )));
+        }
+        Ok(systems)
+    }
+}
+
+/// The file as `migrate` reads it: only `[wfm]` matters, the systems are not checked (their secrets need
+/// not be present at deploy time).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WfmOnlyFile {
+    wfm: WfmSection,
+    #[serde(default, rename = "system")]
+    _systems: Vec<toml::Table>,
+}
+
+impl WfmSection {
+    fn resolve(
+        self,
+        env_database_url: Option<String>,
+        path: &Path,
+    ) -> Result<DatabaseUrl, Failure> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let at = |setting: &str| format!("config file {}: {setting}", path.display());
+        let url = match (env_database_url, self.database_url, self.database_url_file) {
+            (Some(env), _, _) => env,
+            (None, Some(_), Some(_)) => {
+                return Err(Failure::Config(format!("{}: set database_url or database_url_file, not both", at("[wfm]"))))
+            }
+            // A relative SQLite path written in the file is relative to the file, like every path in it.
+            (None, Some(u), None) => relative_sqlite_to(base, u),
+            (None, None, Some(f)) => relative_sqlite_to(base, read_secret_file(&resolve(base, &f), &at("[wfm] database_url_file"))?),
+            (None, None, None) => {
+                return Err(Failure::Config(format!(
+                    "{}: no WFM database: set database_url, database_url_file or the environment variable {DATABASE_URL_ENV}",
+                    at("[wfm]")
+                )))
+            }
+        };
+        DatabaseUrl::new(url).map_err(|e| Failure::Config(format!("{}: {e}", at("[wfm]"))))
+    }
+}
+
+impl Config {
+    /// The WFM database URL only (for `migrate`): `ACDSYNC_DATABASE_URL`, else the file's `[wfm]`.
+    pub fn load_database_url(path: &Path) -> Result<DatabaseUrl, Failure> {
+        let env_url = std::env::var(DATABASE_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        if !path.exists() {
+            if let Some(u) = env_url {
+                return DatabaseUrl::new(u);
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::Config(format!(
+                "cannot read config file {}: {e} (or give the WFM database with --database-url / {DATABASE_URL_ENV})",
+                path.display()
+            ))
+        })?;
+        let file: WfmOnlyFile = toml::from_str(&text)
+            .map_err(|e| Failure::Config(format!("config file {}: {e}", path.display())))?;
+        file.wfm.resolve(env_url, path)
+    }
+}
+
+/// `sqlite://wfm.db` in a config file at /etc/acdsync/ names /etc/acdsync/wfm.db.
+fn relative_sqlite_to(base: &Path, url: String) -> String {
+    let trimmed = url.trim();
+    let path = trimmed
+        .strip_prefix("sqlite://")
+        .or_else(|| trimmed.strip_prefix("sqlite:"));
+    match path {
+        Some(p) if !p.is_empty() && Path::new(p).is_relative() && !base.as_os_str().is_empty() => {
+            format!("sqlite://{}", base.join(p).display())
+        }
+        _ => url,
+    }
+}
+
+pub(super) fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+pub(super) fn read_secret_file(path: &Path, setting: &str) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+        .map_err(|e| Failure::Config(format!("{setting}: cannot read {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const SQL: &str = "SELECT a, b, c, d FROM t WHERE c >= {lookback_start} AND c < {window_end} AND (c >= {window_start} OR d IS NULL OR d >= {window_start})";
+
+    #[test]
+    fn a_full_file_loads_with_defaults_and_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "q.sql", SQL);
+        let cfg = write(
+            dir.path(),
+            "acdsync.toml",
+            "[wfm]\ndatabase_url = \"sqlite://wfm.db\"\n\n[[system]]\nname = \"paris\"\ntime_zone = \"Europe/Paris\"\nsql_file = \"q.sql\"\nconnection_string = \"Driver=SQLite3;Database=/tmp/x.db\"\n",
+        );
+        let c = Config::load(&cfg).unwrap();
+        assert_eq!(c.systems[0].name, "paris");
+        assert_eq!(c.systems[0].batch_rows, 10_000);
+        assert_eq!(c.systems[0].window_parameters, WindowParameters::Bound);
+        assert_eq!(
+            c.database_url.backend().unwrap(),
+            Backend::Sqlite(dir.path().join("wfm.db")),
+            "a relative SQLite path is relative to the config file"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "q.sql", SQL);
+        let cases = [
+            ("[wfm]\ndatabase_url = \"sqlite://w.db\"\nbogus = 1\n", "bogus"),
+            ("[wfm]\ndatabase_url = \"mysql://x\"\n", "must start with postgres://"),
+            ("[wfm]\n", "no WFM database"),
+            (
+                "[wfm]\ndatabase_url = \"sqlite://w.db\"\n[[system]]\nname = \"s\"\ntime_zone = \"Europe/Pari\"\nsql_file = \"q.sql\"\nconnection_string = \"x\"\n",
+                "time_zone \"Europe/Pari\" is not an IANA time zone",
+            ),
+            (
+                "[wfm]\ndatabase_url = \"sqlite://w.db\"\n[[system]]\nname = \"s\"\ntime_zone = \"UTC\"\nsql_file = \"missing.sql\"\nconnection_string = \"x\"\n",
+                "missing.sql",
+            ),
+        ];
+        for (text, needle) in cases {
+            let p = write(dir.path(), "c.toml", text);
+            let err = Config::load(&p).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err:?} should contain {needle:?}");
+            assert!(
+                err.contains("c.toml") || err.contains("WFM database URL"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_connection_variable_is_reported_for_its_system_when_used() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "q.sql", SQL);
+        let p = write(
+            dir.path(),
+            "c.toml",
+            "[wfm]\ndatabase_url = \"sqlite://w.db\"\n[[system]]\nname = \"s\"\ntime_zone = \"UTC\"\nsql_file = \"q.sql\"\nconnection_string_env = \"ACDSYNC_TEST_SURELY_UNSET\"\n",
+        );
+        let c = Config::load(&p).unwrap();
+        let err = c.systems[0].connection_string().unwrap_err().to_string();
+        assert!(err.contains("system \"s\": connection_string_env: the environment variable ACDSYNC_TEST_SURELY_UNSET is not set"), "{err}");
+        assert!(
+            !format!("{c:?}").contains("Driver"),
+            "Debug shows no connection string"
+        );
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_url() {
+        let c = Config::parse(
+            "[wfm]\ndatabase_url = \"sqlite://a.db\"\n",
+            Path::new("x.toml"),
+            Some("sqlite://b.db".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            c.database_url.backend().unwrap(),
+            Backend::Sqlite("b.db".into())
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The WFM database URL: which store it names, and its password kept out of messages.
+
+use std::path::PathBuf;
+
+use crate::error::Failure;
+use crate::secrets;
+
+/// The WFM database: its URL (may hold a password) and the backend it names.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    url: String,
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.display())
+    }
+}
+
+/// Which store a URL names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    /// The SQLite file path.
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// Checks the scheme and registers the password for redaction.
+    pub fn new(url: impl Into<String>) -> Result<Self, Failure> {
+        let url = url.into();
+        secrets::register_url_password(&url);
+        let me = DatabaseUrl { url };
+        me.backend()?;
+        Ok(me)
+    }
+
+    pub fn backend(&self) -> Result<Backend, Failure> {
+        let u = self.url.trim();
+        if u.starts_with("postgres://") || u.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if let Some(path) = u
+            .strip_prefix("sqlite://")
+            .or_else(|| u.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(Failure::Config(
+                    "WFM database URL 'sqlite://' names no file".into(),
+                ));
+            }
+            Ok(Backend::Sqlite(PathBuf::from(path)))
+        } else {
+            Err(Failure::Config(format!(
+                "WFM database URL {:?} must start with postgres://, postgresql:// or sqlite:// (e.g. sqlite://wfm.db)",
+                self.display()
+            )))
+        }
+    }
+
+    /// The URL as given (with its password): only for connecting.
+    pub fn expose(&self) -> &str {
+        self.url.trim()
+    }
+
+    /// The URL with its password replaced, for messages.
+    pub fn display(&self) -> String {
+        secrets::redact(self.url.trim())
+    }
+}

@@ -1,0 +1,68 @@
+//! The stored sessions of a window, read in key order (start, agent) on a second connection.
+
+use anyhow::Context;
+
+use super::models::StoredSession;
+use super::{Create, Store};
+use crate::config::DatabaseUrl;
+use crate::window::Bounds;
+
+/// The pages `WindowReader::read` sends, in key order; `None` once the window is read.
+pub struct WindowPages {
+    rx: std::sync::mpsc::Receiver<anyhow::Result<Vec<StoredSession>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WindowPages {
+    pub fn next_page(&mut self) -> anyhow::Result<Option<Vec<StoredSession>>> {
+        match self.rx.recv() {
+            Ok(page) => page.map(Some),
+            Err(_) => {
+                if let Some(h) = self.handle.take() {
+                    let _ = h.join();
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Reads the stored sessions of a window in key order (start, agent), page by page, on a second connection
+/// and a thread of its own, so that the source fetch, the store read and the merge overlap. The reader sees
+/// what is committed: not the writes of the sync running beside it (PostgreSQL's MVCC, SQLite's WAL), which
+/// is what the merge wants. At most two pages wait in the channel.
+pub struct WindowReader {
+    pub(super) url: DatabaseUrl,
+    pub(super) name: String,
+}
+
+impl WindowReader {
+    /// Starts reading the stored sessions of system `system_id` in `window` (UTC).
+    pub fn read(&self, system_id: i64, window: Bounds, page_rows: usize) -> WindowPages {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let url = self.url.clone();
+        let name = self.name.clone();
+        let handle = std::thread::Builder::new()
+            .name("acdsync-store-reader".into())
+            .spawn(move || {
+                let result = (|| -> anyhow::Result<()> {
+                    let mut reader = Store::open(&url, Create::Never)?;
+                    let mut send = |page| tx.send(Ok(page)).is_ok();
+                    reader
+                        .ops()
+                        .stream_window(system_id, &window, page_rows, &mut send)
+                        .with_context(|| {
+                            format!("reading the stored sessions of the window from {name}")
+                        })
+                })();
+                if let Err(e) = result {
+                    let _ = tx.send(Err(e));
+                }
+            })
+            .expect("spawning a thread");
+        WindowPages {
+            rx,
+            handle: Some(handle),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! The changes merge (incremental mode): the rows changed since the watermark come in any order and may
+//! belong to any day, so each batch is merged by key with the stored sessions it names (inserts and
+//! updates; deletions wait for the next full sync) and its writes are queued before the next batch looks
+//! anything up. It costs what changed, not the size of the day.
+
+use super::merge::{Core, Lookup, Merged, ValidRow};
+use super::queue::Queue;
+use super::repeated::RepeatedHourRow;
+use crate::source::{Batch, Rows};
+use crate::store::models::micros;
+
+pub(super) struct ChangesMerge<'p> {
+    core: Core<'p>,
+}
+
+impl<'p> ChangesMerge<'p> {
+    pub fn new(core: Core<'p>) -> ChangesMerge<'p> {
+        ChangesMerge { core }
+    }
+
+    pub fn run(mut self, queue: &Queue, rows: &mut Rows) -> anyhow::Result<Merged> {
+        while let Some(batch) = rows.next_batch()? {
+            self.batch(queue, &batch)?;
+        }
+        self.core.counts.read = rows.read();
+        self.core.finish_repeated_hour(queue, Lookup::Everything)?;
+        self.core.flush(queue, true)?;
+        Ok(self.core.into_merged(0, None))
+    }
+
+    fn batch(&mut self, queue: &Queue, batch: &Batch<'_>) -> anyhow::Result<()> {
+        let mut valid: Vec<ValidRow<'_>> = Vec::with_capacity(batch.len());
+        for i in 0..batch.len() {
+            let no = batch.first_row + i as u64;
+            let raw = batch.row(i);
+            match self.core.validate(&raw) {
+                // A local time of the hour the clocks go back: read with the agent's other rows of it.
+                Ok(s) if s.start_repeats || self.core.in_held(micros(s.started_at)) => {
+                    self.core.repeated.push(RepeatedHourRow::new(no, &raw, &s))
+                }
+                Ok(s) => valid.push(ValidRow { no, raw, s }),
+                Err(why) => self.core.reject(no, &raw, why),
+            }
+        }
+        self.core.merge_keyed(queue, valid, Lookup::Everything)?;
+        // Nothing is held between batches: a later batch naming the same session finds it written.
+        self.core.stored.clear();
+        self.core.inserted.clear();
+        self.core.flush(queue, true)
+    }
+}

@@ -1,0 +1,280 @@
+//! The full merge: the source's rows in start order, side by side with the stored window in key order
+//! (`stream.rs`). Each row is compared with the stored session of the same agent and start; what differs
+//! is written in batches: new sessions, changed ones, and stored ones no row matched. Memory holds a batch
+//! of rows, a page of stored sessions, the system's names and (one day a year) the rows of the hour the
+//! clocks go back: never the day.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::merge::{duplicate, Core, Lookup, Merged, Slot, ValidRow, OPEN, WRITE_BATCH};
+use super::names::UNKNOWN;
+use super::queue::Queue;
+use super::repeated::RepeatedHourRow;
+use super::stream::{Stored, StoredStream};
+use crate::error::Failure;
+use crate::sessions::Field;
+use crate::source::{Batch, Rows};
+use crate::store::models::{from_micros, micros, NewSession, SessionKey};
+
+pub(super) struct FullMerge<'p> {
+    core: Core<'p>,
+    stream: StoredStream,
+    /// The source start being merged (rows come in start order), and the agents seen at it whose rows
+    /// have no stored session (to tell duplicates among new rows).
+    current_start: Option<i64>,
+    agents_at_start: FxHashSet<i64>,
+    /// Rows that start before the window with no stored session in it: looked up by key, batch by batch.
+    before_window: Vec<NewSession>,
+    stale_open: usize,
+    stale_open_first: Option<i64>,
+}
+
+impl<'p> FullMerge<'p> {
+    pub fn new(core: Core<'p>, stream: StoredStream) -> FullMerge<'p> {
+        FullMerge {
+            core,
+            stream,
+            current_start: None,
+            agents_at_start: FxHashSet::default(),
+            before_window: Vec::new(),
+            stale_open: 0,
+            stale_open_first: None,
+        }
+    }
+
+    pub fn run(mut self, queue: &Queue, rows: &mut Rows) -> anyhow::Result<Merged> {
+        while let Some(batch) = rows.next_batch()? {
+            self.batch(queue, &batch)?;
+        }
+        self.core.counts.read = rows.read();
+        self.finish_stream(queue)?;
+        self.core
+            .finish_repeated_hour(queue, Lookup::BeforeWindow)?;
+        // Stored sessions of the held spans that no source row matched.
+        let gone: Vec<(SessionKey, Slot)> = self
+            .core
+            .stored
+            .iter()
+            .filter(|(_, slot)| !slot.seen)
+            .map(|(key, slot)| (*key, *slot))
+            .collect();
+        for (key, slot) in gone {
+            self.unmatched(key, slot);
+        }
+        self.core.flush(queue, true)?;
+        Ok(self
+            .core
+            .into_merged(self.stale_open, self.stale_open_first))
+    }
+
+    fn batch(&mut self, queue: &Queue, batch: &Batch<'_>) -> anyhow::Result<()> {
+        // Pass 1: rules; each row's agent ID and code looked up once (UNKNOWN: new in this batch).
+        let mut valid: Vec<ValidRow<'_>> = Vec::with_capacity(batch.len());
+        let mut names: Vec<(u32, u32)> = Vec::with_capacity(batch.len());
+        for i in 0..batch.len() {
+            let no = batch.first_row + i as u64;
+            let raw = batch.row(i);
+            match self.core.validate(&raw) {
+                // Rows whose start is a time of the hour the clocks go back wait for the agent's other
+                // rows of that hour.
+                Ok(s) if s.start_repeats || self.core.in_held(micros(s.started_at)) => {
+                    self.core.repeated.push(RepeatedHourRow::new(no, &raw, &s))
+                }
+                Ok(s) => match self.core.plan.window.outside(&s) {
+                    None => {
+                        let agent = self.core.names.agents.index_of(s.agent_id);
+                        names.push((agent, self.core.names.code_index(s.activity_code)));
+                        valid.push(ValidRow { no, raw, s });
+                    }
+                    Some(why) => self.core.reject(no, &raw, why),
+                },
+                Err(why) => self.core.reject(no, &raw, why),
+            }
+        }
+        self.register_unknown(queue, &valid, &mut names)?;
+        for (v, (agent, code)) in valid.iter().zip(names) {
+            self.stream_row(queue, v, agent as usize, code)?;
+        }
+        self.merge_before_window(queue)?;
+        self.core.flush(queue, false)
+    }
+
+    /// Registers the names of this batch not known yet, and looks their indices up again.
+    fn register_unknown(
+        &mut self,
+        queue: &Queue,
+        valid: &[ValidRow<'_>],
+        names: &mut [(u32, u32)],
+    ) -> anyhow::Result<()> {
+        let unknown = |(a, c): &(u32, u32)| *a == UNKNOWN || *c == UNKNOWN;
+        if !names.iter().any(unknown) {
+            return Ok(());
+        }
+        let new = valid.iter().zip(names.iter()).filter(|(_, n)| unknown(n));
+        let (agents, codes) = self
+            .core
+            .names
+            .register(queue, new.map(|(v, _)| &v.s), false)?;
+        self.core.counts.new_agent_ids += agents;
+        self.core.counts.new_activity_codes += codes;
+        for (v, (agent, code)) in valid.iter().zip(names.iter_mut()) {
+            if *agent == UNKNOWN {
+                *agent = self.core.names.agents.index_of(v.s.agent_id);
+            }
+            if *code == UNKNOWN {
+                *code = self.core.names.code_index(v.s.activity_code);
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges one source row with the stored stream. Rows come in start order.
+    fn stream_row(
+        &mut self,
+        queue: &Queue,
+        v: &ValidRow<'_>,
+        agent: usize,
+        code: u32,
+    ) -> anyhow::Result<()> {
+        let start = micros(v.s.started_at);
+        match self.current_start {
+            Some(cur) if start < cur => return Err(self.out_of_order(v, cur).into()),
+            Some(cur) if start == cur => {}
+            _ => self.advance_to(queue, start)?,
+        }
+        let agent_id = self.core.names.agents.id(agent);
+        let key = SessionKey {
+            start,
+            agent: agent_id,
+        };
+        let found = match self.stream.take(key) {
+            // A second row for an (agent, start) already read in this result.
+            Stored::AlreadyTaken => None,
+            // Rows with no stored session: duplicates are told apart by the agents seen at this start.
+            Stored::Absent if !self.agents_at_start.insert(agent_id) => None,
+            found => Some(found),
+        };
+        let Some(found) = found else {
+            self.core.reject(v.no, &v.raw, duplicate(&v.s));
+            return Ok(());
+        };
+        if v.s.in_repeated_hour {
+            // Its end is a repeated time: merged with the agent's rows of that hour, at the end.
+            if let Stored::Taken(slot) = found {
+                // Matched again there, by key.
+                self.core.stored.insert(
+                    key,
+                    Slot {
+                        seen: false,
+                        ..slot
+                    },
+                );
+            }
+            self.core
+                .repeated
+                .push(RepeatedHourRow::new(v.no, &v.raw, &v.s));
+            return Ok(());
+        }
+        let session = self.core.session_of(agent, code, &v.s);
+        match found {
+            Stored::Taken(slot) => self.core.compare(slot, &session),
+            _ if v.s.started_at < self.core.plan.window.utc.start => {
+                self.before_window.push(session)
+            }
+            _ => self.core.insert(session),
+        }
+        Ok(())
+    }
+
+    fn out_of_order(&self, v: &ValidRow<'_>, current: i64) -> Failure {
+        let system = self.core.plan.system;
+        Failure::Config(format!(
+            "system {:?}: row {} of {}: started_at {} comes after a row starting at {} UTC: the query must return rows in start order (end it with ORDER BY the start column; see sql/sources/README.md)",
+            system.name,
+            v.no,
+            system.query.path().display(),
+            v.raw.text(Field::StartedAt).unwrap_or_default(),
+            from_micros(current),
+        ))
+    }
+
+    /// Moves the merge to source start `start`: stored sessions starting before it that no row matched
+    /// are settled, and the stored stream is read past it.
+    fn advance_to(&mut self, queue: &Queue, start: i64) -> anyhow::Result<()> {
+        self.settle_before(start);
+        self.current_start = Some(start);
+        self.agents_at_start.clear();
+        while self.stream.behind(start) {
+            self.read_stored_page()?;
+            self.settle_before(start);
+        }
+        if self.core.deletes_waiting() >= WRITE_BATCH {
+            self.core.flush(queue, false)?;
+        }
+        Ok(())
+    }
+
+    fn settle_before(&mut self, start: i64) {
+        for (key, slot) in self.stream.settle_before(start) {
+            self.unmatched(key, slot);
+        }
+    }
+
+    fn read_stored_page(&mut self) -> anyhow::Result<()> {
+        let core = &self.core;
+        let held = self.stream.read_page(|t| core.in_held(t))?;
+        self.core.stored.extend(held);
+        Ok(())
+    }
+
+    /// After the last source row: every stored session not matched yet is settled, page by page.
+    fn finish_stream(&mut self, queue: &Queue) -> anyhow::Result<()> {
+        loop {
+            self.settle_before(i64::MAX);
+            self.core.flush(queue, false)?;
+            if self.stream.done() {
+                return Ok(());
+            }
+            self.read_stored_page()?;
+        }
+    }
+
+    /// A stored session no source row matched: gone from the source if it starts in the window; if it
+    /// began before the window and is stored open, only a sync of its own day can close it.
+    fn unmatched(&mut self, key: SessionKey, slot: Slot) {
+        if key.start >= micros(self.core.plan.window.utc.start) {
+            self.core.delete(slot.id);
+        } else if slot.end == OPEN {
+            self.stale_open += 1;
+            self.stale_open_first = Some(
+                self.stale_open_first
+                    .map_or(key.start, |f| f.min(key.start)),
+            );
+        }
+    }
+
+    /// Rows starting before the window that the stored window did not hold: a session stored ending
+    /// before the window that the source now says overlaps it (a corrected end) is updated, not inserted
+    /// twice.
+    fn merge_before_window(&mut self, queue: &Queue) -> anyhow::Result<()> {
+        if self.before_window.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.before_window);
+        let keys = rows
+            .iter()
+            .map(|r| SessionKey::new(r.started_at, r.external_agent_id));
+        let found: FxHashMap<SessionKey, Slot> = queue
+            .before_window(keys.collect())?
+            .iter()
+            .map(|s| (s.key(), Slot::of(s)))
+            .collect();
+        for r in rows {
+            match found.get(&SessionKey::new(r.started_at, r.external_agent_id)) {
+                Some(slot) => self.core.compare(*slot, &r),
+                None => self.core.insert(r),
+            }
+        }
+        Ok(())
+    }
+}

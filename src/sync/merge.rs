@@ -1,0 +1,330 @@
+//! What both merges share: the rules applied to each row, the comparison with a stored session, the writes
+//! batched for the queue, the rejected rows, and the keyed merge (rows matched with stored sessions looked
+//! up by key) that incremental runs use for every row and full syncs for the rows of the repeated hour.
+
+use chrono::NaiveDateTime;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::names::{NameBook, NO_CODE, UNKNOWN};
+use super::queue::{Queue, Write};
+use super::repeated::RepeatedHourRow;
+use super::run::{Counts, Plan, RejectedSample};
+use crate::sessions::{self, Field, LocalZone, RawRow, Rejection, SourceSession};
+use crate::source::query::Watermark;
+use crate::store::models::{
+    micros, NewRejectedRow, NewSession, SessionChange, SessionKey, StoredSession,
+};
+
+/// How many rejected rows a report keeps for display.
+const REPORT_SAMPLE: usize = 10;
+/// Updates, deletes and rejected rows are sent in statements of this many rows at most.
+pub(super) const WRITE_BATCH: usize = 10_000;
+/// New sessions are sent in statements of up to this many (56 bytes each: 5.6 MB): fewer, larger COPY
+/// statements, because each runs the set-based reference check once (PostgreSQL).
+const INSERT_BATCH: usize = 100_000;
+
+/// No end / no code in the compact stored form.
+pub(super) const OPEN: i64 = i64::MIN;
+const NO_CODE_ID: i64 = 0;
+
+/// A stored session, compactly: 32 bytes. `seen` marks one a source row has taken.
+#[derive(Clone, Copy)]
+pub(super) struct Slot {
+    pub id: i64,
+    pub code: i64,
+    pub end: i64,
+    pub seen: bool,
+}
+
+impl Slot {
+    pub fn of(s: &StoredSession) -> Slot {
+        Slot {
+            id: s.id,
+            code: s.external_activity_code_id.unwrap_or(NO_CODE_ID),
+            end: s.ended_at.map_or(OPEN, micros),
+            seen: false,
+        }
+    }
+}
+
+/// A row that passed the rules: its number in the result, its values as read, the session it is.
+#[derive(Clone, Copy)]
+pub(super) struct ValidRow<'a> {
+    pub no: u64,
+    pub raw: RawRow<'a>,
+    pub s: SourceSession<'a>,
+}
+
+/// Which stored sessions the keyed merge looks up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lookup {
+    /// Every row's (incremental runs: the rows may belong to any day).
+    Everything,
+    /// Only those of rows that start before the window (a full sync reads the window itself).
+    BeforeWindow,
+}
+
+/// What a merge hands to the run record.
+pub(super) struct Merged {
+    pub counts: Counts,
+    pub names: NameBook,
+    pub rejected_sample: Vec<RejectedSample>,
+    pub stale_open: usize,
+    pub stale_open_first: Option<NaiveDateTime>,
+    pub max_change_key: Option<Watermark>,
+}
+
+pub(super) struct Core<'p> {
+    pub plan: &'p Plan<'p>,
+    pub zone: LocalZone,
+    pub names: NameBook,
+    /// UTC spans (microseconds) in which local times repeat (clocks going back): stored sessions starting
+    /// there, and source rows of those hours, are merged by key at the end.
+    pub held: Vec<(i64, i64)>,
+    /// Keyed merge: stored sessions loaded by key, and the keys this run inserts.
+    pub stored: FxHashMap<SessionKey, Slot>,
+    pub inserted: FxHashSet<SessionKey>,
+    /// Rows held back until the end of the result because a local time of theirs happens twice.
+    pub repeated: Vec<RepeatedHourRow>,
+    inserts: Vec<NewSession>,
+    updates: Vec<SessionChange>,
+    deletes: Vec<i64>,
+    rejected: Vec<NewRejectedRow>,
+    rejected_sample: Vec<RejectedSample>,
+    /// Largest change key read (incremental systems).
+    max_change_key: Option<Watermark>,
+    pub counts: Counts,
+}
+
+impl<'p> Core<'p> {
+    pub fn new(plan: &'p Plan<'p>, names: NameBook) -> Core<'p> {
+        let tz = plan.system.time_zone;
+        Core {
+            plan,
+            zone: LocalZone::new(tz),
+            names,
+            held: super::repeated::repeated_spans(tz, &plan.window.local),
+            stored: FxHashMap::default(),
+            inserted: FxHashSet::default(),
+            repeated: Vec::new(),
+            inserts: Vec::with_capacity(WRITE_BATCH),
+            updates: Vec::new(),
+            deletes: Vec::new(),
+            rejected: Vec::new(),
+            rejected_sample: Vec::new(),
+            max_change_key: None,
+            counts: Counts::default(),
+        }
+    }
+
+    pub fn into_merged(self, stale_open: usize, stale_open_first: Option<i64>) -> Merged {
+        Merged {
+            counts: self.counts,
+            names: self.names,
+            rejected_sample: self.rejected_sample,
+            stale_open,
+            stale_open_first: stale_open_first.map(crate::store::models::from_micros),
+            max_change_key: self.max_change_key,
+        }
+    }
+
+    pub fn in_held(&self, t: i64) -> bool {
+        self.held.iter().any(|(a, b)| *a <= t && t < *b)
+    }
+
+    /// The rules for one row (its change key first, for incremental systems).
+    pub fn validate<'a>(&mut self, raw: &RawRow<'a>) -> Result<SourceSession<'a>, Rejection> {
+        self.change_key(raw)?;
+        sessions::validate_in(raw, &mut self.zone)
+    }
+
+    /// The change key of a row (incremental systems), kept for the watermark.
+    fn change_key(&mut self, raw: &RawRow<'_>) -> Result<(), Rejection> {
+        let Some(inc) = &self.plan.system.incremental else {
+            return Ok(());
+        };
+        let text = match raw.change_key.map(std::str::from_utf8) {
+            None => return Err(Rejection::new(Field::ChangeKey, "no change key (NULL)")),
+            Some(Err(e)) => {
+                let why = format!("change_key is not valid UTF-8 ({e})");
+                return Err(Rejection::new(Field::ChangeKey, why));
+            }
+            Some(Ok(t)) => t,
+        };
+        let key = Watermark::parse(inc.watermark, text)
+            .map_err(|e| Rejection::new(Field::ChangeKey, e))?;
+        self.max_change_key = Some(self.max_change_key.map_or(key, |m| m.max(key)));
+        Ok(())
+    }
+
+    pub fn reject(&mut self, row_no: u64, raw: &RawRow<'_>, why: Rejection) {
+        self.counts.rejected += 1;
+        if self.rejected_sample.len() < REPORT_SAMPLE {
+            self.rejected_sample.push(RejectedSample {
+                source_row: row_no,
+                field: why.field.name(),
+                reason: why.reason.clone(),
+            });
+        }
+        self.rejected.push(NewRejectedRow {
+            import_run_id: self.plan.run_id,
+            source_row: row_no as i64,
+            field: why.field.name(),
+            reason: why.reason,
+            agent_id: raw.text(Field::AgentId),
+            activity_code: raw.text(Field::ActivityCode),
+            started_at: raw.text(Field::StartedAt),
+            ended_at: raw.text(Field::EndedAt),
+        });
+    }
+
+    /// The session a valid row becomes, with its agent's and code's indices already looked up (`NO_CODE`
+    /// for none); notes when they were seen.
+    pub fn session_of(&mut self, agent: usize, code: u32, s: &SourceSession<'_>) -> NewSession {
+        let external_agent_id = self.names.agents.touch(agent, s.started_at);
+        let external_activity_code_id = (code != NO_CODE).then(|| {
+            debug_assert!(code != UNKNOWN, "registered before");
+            self.names.codes.touch(code as usize, s.started_at)
+        });
+        NewSession {
+            external_system_id: self.plan.system_id,
+            external_agent_id,
+            external_activity_code_id,
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+        }
+    }
+
+    /// A row matched with its stored session: an update if the code or the end differ.
+    pub fn compare(&mut self, slot: Slot, s: &NewSession) {
+        let end = s.ended_at.map_or(OPEN, micros);
+        if slot.code == s.external_activity_code_id.unwrap_or(NO_CODE_ID) && slot.end == end {
+            self.counts.unchanged += 1;
+        } else {
+            self.updates.push(SessionChange {
+                id: slot.id,
+                external_activity_code_id: s.external_activity_code_id,
+                ended_at: s.ended_at,
+            });
+        }
+    }
+
+    pub fn insert(&mut self, s: NewSession) {
+        self.inserts.push(s);
+    }
+
+    pub fn delete(&mut self, id: i64) {
+        self.deletes.push(id);
+    }
+
+    pub fn deletes_waiting(&self) -> usize {
+        self.deletes.len()
+    }
+
+    /// Queues the writes gathered so far: each kind once it fills a statement, or all of them.
+    pub fn flush(&mut self, queue: &Queue, all: bool) -> anyhow::Result<()> {
+        if !self.inserts.is_empty() && (all || self.inserts.len() >= INSERT_BATCH) {
+            let rows = std::mem::replace(&mut self.inserts, Vec::with_capacity(INSERT_BATCH));
+            queue.write(Write::Insert(rows))?;
+        }
+        if !self.updates.is_empty() && (all || self.updates.len() >= WRITE_BATCH) {
+            queue.write(Write::Update(std::mem::take(&mut self.updates)))?;
+        }
+        if !self.deletes.is_empty() && (all || self.deletes.len() >= WRITE_BATCH) {
+            queue.write(Write::Delete(std::mem::take(&mut self.deletes)))?;
+        }
+        if !self.rejected.is_empty() && (all || self.rejected.len() >= WRITE_BATCH) {
+            queue.write(Write::Reject(std::mem::take(&mut self.rejected)))?;
+        }
+        Ok(())
+    }
+
+    /// Merges rows by key with the stored sessions in `stored` and those looked up now (see `Lookup`);
+    /// gathers the writes.
+    pub fn merge_keyed(
+        &mut self,
+        queue: &Queue,
+        valid: Vec<ValidRow<'_>>,
+        lookup: Lookup,
+    ) -> anyhow::Result<()> {
+        let (agents, codes) = self.names.register(
+            queue,
+            valid.iter().map(|v| &v.s),
+            lookup == Lookup::Everything,
+        )?;
+        self.counts.new_agent_ids += agents;
+        self.counts.new_activity_codes += codes;
+        self.load_missing(queue, &valid, lookup)?;
+        for v in valid {
+            let agent = self
+                .names
+                .agents
+                .get(v.s.agent_id)
+                .expect("registered above");
+            let key = SessionKey::new(v.s.started_at, self.names.agents.id(agent));
+            let fresh = match self.stored.get(&key) {
+                Some(slot) => !slot.seen,
+                None => !self.inserted.contains(&key),
+            };
+            if !fresh {
+                self.reject(v.no, &v.raw, duplicate(&v.s));
+                continue;
+            }
+            let code = self.names.code_index(v.s.activity_code);
+            let session = self.session_of(agent, code, &v.s);
+            match self.stored.get_mut(&key) {
+                Some(slot) => {
+                    slot.seen = true;
+                    let slot = *slot;
+                    self.compare(slot, &session);
+                }
+                None => {
+                    self.inserted.insert(key);
+                    self.inserts.push(session);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks up the stored sessions of rows not loaded yet (see `Lookup`).
+    fn load_missing(
+        &mut self,
+        queue: &Queue,
+        valid: &[ValidRow<'_>],
+        lookup: Lookup,
+    ) -> anyhow::Result<()> {
+        let window_start = self.plan.window.utc.start;
+        let keys: Vec<SessionKey> = valid
+            .iter()
+            .filter(|v| lookup == Lookup::Everything || v.s.started_at < window_start)
+            .filter_map(|v| {
+                let agent = self.names.agents.id(self.names.agents.get(v.s.agent_id)?);
+                let key = SessionKey::new(v.s.started_at, agent);
+                (!self.stored.contains_key(&key) && !self.inserted.contains(&key)).then_some(key)
+            })
+            .collect();
+        self.load_into_stored(queue, keys)
+    }
+
+    /// Adds the stored sessions with these keys to `stored` (after the writes queued so far).
+    pub fn load_into_stored(&mut self, queue: &Queue, keys: Vec<SessionKey>) -> anyhow::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        for s in queue.sessions_at(keys)? {
+            self.stored.insert(s.key(), Slot::of(&s));
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn duplicate(s: &SourceSession<'_>) -> Rejection {
+    Rejection::new(
+        Field::StartedAt,
+        format!(
+            "duplicate: agent {} already has a session starting at {} UTC in this result",
+            s.agent_id, s.started_at
+        ),
+    )
+}

@@ -1,0 +1,163 @@
+//! One sync of one external system and window, inside one `import_runs` row: the only place where the
+//! source, the rules and the store meet. Read in this order:
+//!
+//! - `schedule.rs`: what to sync (a `Target`: days, or today) and the rounds of `sync --watch`;
+//! - `run.rs`: the run's plan (full or changes, the watermark) and its record (counts, next watermark);
+//! - `sync` below: plan, open the source, then merge and record in one WFM transaction; a failure leaves
+//!   only the run's row, with its error;
+//! - `full.rs`: the full merge, the source's rows in start order beside the stored window read in key
+//!   order (`stream.rs`): inserts, updates and deletes, memory bounded by a batch;
+//! - `changes.rs`: the changes merge (incremental mode), rows merged by key, batch by batch;
+//! - `merge.rs`: what both merges share (rules, comparison, batched writes, rejected rows, keyed merge);
+//!   `names.rs`: agent IDs and codes, registered when new; `repeated.rs`: the hour the clocks go back;
+//! - `queue.rs`: the writer thread and its typed queue (what may jump ahead of queued writes is a type).
+
+mod changes;
+mod full;
+mod merge;
+mod names;
+mod queue;
+mod repeated;
+pub mod run;
+pub mod schedule;
+mod stream;
+
+use anyhow::Context;
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+
+use crate::config::ExternalSystemConfig;
+use crate::source;
+use crate::store::models::{NameKind, NewImportRun, RunStatus};
+use crate::store::{Store, WfmOps, WindowReader};
+use names::NameBook;
+use run::Plan;
+
+pub use crate::window::{Days, Window};
+pub use run::{Counts, Mode, RejectedSample, RunReport};
+pub use schedule::Target;
+
+/// Syncs one system (see `Target`). The run lock must be held. The `import_runs` row is written whatever
+/// happens; on error nothing else is kept and the error (passwords removed) is in that row.
+pub fn sync(
+    store: &mut Store,
+    system: &ExternalSystemConfig,
+    target: Target,
+) -> anyhow::Result<RunReport> {
+    let started_at = now();
+    let window = Window::new(
+        system.time_zone,
+        target.days(system.time_zone, Utc::now()),
+        system.max_session_hours,
+    );
+    let store_name = store.name().to_owned();
+    let recording = || {
+        format!(
+            "system {:?}: recording the run in {store_name}",
+            system.name
+        )
+    };
+    let facts = store
+        .prepare_run(&system.name, system.time_zone.name(), started_at)
+        .with_context(recording)?;
+    let stored_watermark = run::stored_watermark(system, facts.watermark);
+    let mode = run::choose_mode(
+        target,
+        system.incremental.as_ref(),
+        !matches!(stored_watermark, Ok(None)),
+        facts.last_full_sync,
+        started_at,
+    );
+    let run_id = store
+        .start_run(&NewImportRun {
+            external_system_id: facts.system_id,
+            first_day: window.days.first,
+            last_day: window.days.last,
+            window_start: window.utc.start,
+            window_end: window.utc.end,
+            started_at,
+            status: RunStatus::Running,
+            host: hostname(),
+            pid: i64::from(std::process::id()),
+            mode,
+        })
+        .with_context(recording)?;
+    let result = stored_watermark.and_then(|watermark| {
+        let plan = Plan {
+            system,
+            system_id: facts.system_id,
+            run_id,
+            window,
+            mode,
+            watermark,
+        };
+        run_plan(store, &plan)
+    });
+    result.inspect_err(|e| store.record_failure(run_id, now(), e))
+}
+
+/// Opens the source (outside the WFM transaction: a source that fails writes nothing), then merges and
+/// records the run in one transaction.
+fn run_plan(store: &mut Store, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
+    let system = plan.system;
+    let query = match (plan.mode, &system.incremental) {
+        (Mode::Changes, Some(inc)) => &inc.query,
+        _ => &system.query,
+    };
+    let what = source::Read {
+        query,
+        window: &plan.window,
+        watermark: plan.watermark.filter(|_| plan.mode == Mode::Changes),
+    };
+    let mut rows = source::open(system.source_spec()?, what)?;
+    let reader = store.window_reader();
+    store.transaction(|ops| {
+        let (mut merged, written) = merge(ops, &reader, plan, &mut rows)?;
+        merged.counts.inserted = written.inserted;
+        merged.counts.updated = written.updated;
+        merged.counts.deleted = written.deleted;
+        run::record(ops, plan, merged, now())
+    })
+}
+
+/// The merge of the plan's mode, with its writer thread on `ops`.
+fn merge(
+    ops: &mut (dyn WfmOps + Send),
+    reader: &WindowReader,
+    plan: &Plan<'_>,
+    rows: &mut source::Rows,
+) -> anyhow::Result<(merge::Merged, queue::Written)> {
+    match plan.mode {
+        Mode::Full => {
+            // A full sync meets most of the system's agent IDs: load them all at once.
+            let agents = ops
+                .load_names(NameKind::AgentId, plan.system_id)
+                .context("loading agent IDs")?;
+            let codes = ops
+                .load_names(NameKind::ActivityCode, plan.system_id)
+                .context("loading activity codes")?;
+            let core = merge::Core::new(plan, NameBook::loaded(agents, codes));
+            let pages = reader.read(plan.system_id, plan.window.utc, plan.system.batch_rows);
+            let full = full::FullMerge::new(core, stream::StoredStream::new(pages));
+            queue::with_queue(ops, plan.system_id, |q| full.run(q, rows))
+        }
+        // An incremental run loads only the names its rows name.
+        Mode::Changes => {
+            let changes = changes::ChangesMerge::new(merge::Core::new(plan, NameBook::default()));
+            queue::with_queue(ops, plan.system_id, |q| changes.run(q, rows))
+        }
+    }
+}
+
+/// Now, UTC, to the microsecond (what PostgreSQL keeps).
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,120 @@
+//! The window a sync covers: local days of a system, and the same span as the source query sees it (local
+//! wall time) and as the store keeps it (UTC). Pure: no I/O.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
+
+use crate::sessions::{self, Field, Fold, Rejection, SourceSession};
+
+/// The local days a sync covers, first and last included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Days {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+impl Days {
+    pub fn one(day: NaiveDate) -> Days {
+        Days {
+            first: day,
+            last: day,
+        }
+    }
+
+    /// The local day of `now` in the zone `tz`.
+    pub fn of(tz: Tz, now: DateTime<Utc>) -> Days {
+        Days::one(now.with_timezone(&tz).date_naive())
+    }
+
+    /// Today in the zone `tz`.
+    pub fn today(tz: Tz) -> Days {
+        Days::of(tz, Utc::now())
+    }
+}
+
+/// Three instants of a window on one clock: sessions may start from `lookback_start` (up to
+/// `max_session_hours` before the window) and still overlap [`start`, `end`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub lookback_start: NaiveDateTime,
+    pub start: NaiveDateTime,
+    pub end: NaiveDateTime,
+}
+
+/// A sync window: its days, in local wall time for the source query, in UTC for the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub days: Days,
+    pub local: Bounds,
+    pub utc: Bounds,
+}
+
+impl Window {
+    /// From local midnight of `days.first` to local midnight after `days.last`.
+    pub fn new(tz: Tz, days: Days, max_session_hours: u32) -> Window {
+        let start = days.first.and_time(NaiveTime::MIN);
+        let end = (days.last + Duration::days(1)).and_time(NaiveTime::MIN);
+        let local = Bounds {
+            lookback_start: start - Duration::hours(i64::from(max_session_hours)),
+            start,
+            end,
+        };
+        let utc = |t| sessions::local_to_utc(tz, t, Fold::First);
+        Window {
+            days,
+            local,
+            utc: Bounds {
+                lookback_start: utc(local.lookback_start),
+                start: utc(local.start),
+                end: utc(local.end),
+            },
+        }
+    }
+
+    /// Why a session is not one the window's query should have returned, if it is not.
+    pub fn outside(&self, s: &SourceSession<'_>) -> Option<Rejection> {
+        let reason = if s.started_at >= self.utc.end {
+            "starts after the window (the SQL file's WHERE clause should exclude it)"
+        } else if s.started_at < self.utc.lookback_start {
+            "starts more than max_session_hours before the window (raise max_session_hours, or fix the SQL file's WHERE clause)"
+        } else if s.started_at < self.utc.start && s.ended_at.is_some_and(|e| e < self.utc.start) {
+            "ends before the window starts (the SQL file's WHERE clause should exclude it)"
+        } else {
+            return None;
+        };
+        Some(Rejection::new(Field::StartedAt, reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn a_dst_day_is_23_or_25_hours_in_utc() {
+        let paris = chrono_tz::Europe::Paris;
+        let spring = Window::new(paris, Days::one(at("2026-03-29 00:00").date()), 24);
+        assert_eq!(spring.utc.start, at("2026-03-28 23:00"));
+        assert_eq!(spring.utc.end, at("2026-03-29 22:00"));
+        assert_eq!(spring.local.lookback_start, at("2026-03-28 00:00"));
+        let autumn = Window::new(paris, Days::one(at("2026-10-25 00:00").date()), 24);
+        assert_eq!(autumn.utc.end - autumn.utc.start, Duration::hours(25));
+    }
+
+    #[test]
+    fn the_day_of_an_instant_is_the_local_day() {
+        let now = at("2026-01-14 23:30").and_utc();
+        assert_eq!(
+            Days::of(chrono_tz::UTC, now).first,
+            at("2026-01-14 00:00").date()
+        );
+        assert_eq!(
+            Days::of(chrono_tz::Europe::Paris, now).first,
+            at("2026-01-15 00:00").date()
+        );
+    }
+}
