@@ -1,4 +1,4 @@
--- acdsync scale benchmark (benches/scale.rs): the query of sql/sources/postgresql_sessions.sql: the generic
+-- acdsync scale benchmark (benches/scale/): the query of sql/sources/postgresql_sessions.sql: the generic
 -- query with the times selected as text (psqlODBC would otherwise parse and re-print every timestamp: about
 -- a third of the fetch) and ORDER BY started_at (acdsync merges the rows in start order). The table is the one the benchmark generates in the database acdsync_bench_src:
 --   acd_agent_states (id bigserial, agent_id text, activity_code text, started_at timestamp,
