@@ -1,7 +1,7 @@
 //! The WFM tables as Diesel sees them, written by hand because `diesel print-schema` gives each backend
 //! different types (see migrations/). Timestamps are declared `Timestamp` (a naive UTC value) on both
 //! backends: on PostgreSQL the columns are `timestamptz`, which has the same binary form, and every
-//! connection runs with `TimeZone = 'UTC'` so that parameters are read as UTC (see `store::connect`).
+//! connection runs with `TimeZone = 'UTC'` so that parameters are read as UTC (see `Store::open`).
 
 diesel::table! {
     /// WFM activities; id 1 is the system activity `Present`.
