@@ -128,7 +128,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Demo { dir, agents, date } => demo_command(reporter, config, dir, agents, date),
     };
     result.unwrap_or_else(|e| {
-        reporter.failure("error", &e);
+        reporter.failure("acdsync failed", "error", &e);
         crate::error::exit_code(&e)
     })
 }
@@ -173,16 +173,10 @@ fn migrate(
 fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> anyhow::Result<u8> {
     let target = args.target()?;
     let path = config_path(config);
-    let mut config = Config::load(path)?;
-    if let Some(url) = &args.database_url {
-        config.database_url = DatabaseUrl::new(url.clone())?;
-    }
+    let config = Config::load_with_database_url(path, args.database_url.clone())?;
     let systems = config.systems_named(&args.systems, path)?;
-    let job = |system: &'_ ExternalSystemConfig| match target {
-        Some(t) => t,
-        // --full without a day: today in the system's own zone, in full.
-        None if args.full => Target::Days(Days::today(system.time_zone)),
-        None => Target::Today,
+    let job = |system: &'_ ExternalSystemConfig| {
+        target.unwrap_or_else(|| Target::today(args.full, system.time_zone, chrono::Utc::now()))
     };
     match args.watch {
         None => {
@@ -205,7 +199,7 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
                 interval,
                 &stop,
                 |jobs| sync_round(reporter, &config, jobs),
-                |e| reporter.failure(&again, e),
+                |e| reporter.failure("round failed; trying again next interval", &again, e),
             )
         }
     }
@@ -259,7 +253,11 @@ fn sync_one(
         }
         Err(e) => {
             let what = format!("system {:?}: sync failed, nothing written", system.name);
-            reporter.failure(&what, &e);
+            reporter.failure(
+                "sync failed; nothing was written for this system",
+                &what,
+                &e,
+            );
             Err(crate::error::exit_code(&e))
         }
     }

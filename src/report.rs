@@ -36,12 +36,13 @@ impl Reporter {
         let _ = out.flush();
     }
 
-    /// A failure: `what` failed because of `error`, with the exit code it leads to.
-    pub fn failure(&self, what: &str, error: &anyhow::Error) {
+    /// A failure, with the exit code it leads to: in JSON mode the log event `message` (stable, for log
+    /// collectors); in text mode the line `acdsync: <what>: <error>`.
+    pub fn failure(&self, message: &str, what: &str, error: &anyhow::Error) {
         let code = crate::error::exit_code(error);
         match self.format {
             LogFormat::Json => {
-                tracing::error!(exit_code = code, error = format!("{error:#}"), "{what}")
+                tracing::error!(exit_code = code, error = format!("{error:#}"), "{message}")
             }
             LogFormat::Text => {
                 // One write: the writer redacts what it is given at once.

@@ -14,7 +14,13 @@ pub fn register(secret: &str) {
         return;
     }
     let mut all = SECRETS.write().unwrap_or_else(|e| e.into_inner());
-    for form in [secret.to_owned(), percent_encode(secret)] {
+    // As written, percent-encoded (URLs), and escaped as a JSON string (JSON logs escape `"` and `\`
+    // before the log writer sees the line).
+    for form in [
+        secret.to_owned(),
+        percent_encode(secret),
+        json_escape(secret),
+    ] {
         if !all.contains(&form) {
             all.push(form);
         }
@@ -30,6 +36,22 @@ pub fn redact(text: &str) -> String {
     for s in all.iter() {
         if out.contains(s.as_str()) {
             out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
+
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
         }
     }
     out
@@ -173,5 +195,15 @@ mod tests {
         assert!(!out.contains("p@ss"), "{out}");
         assert!(!out.contains("p%40ss"), "{out}");
         assert!(!out.contains("Qu"), "{out}");
+    }
+
+    #[test]
+    fn a_password_is_redacted_in_a_json_log_line_too() {
+        register("q\"uo\\te");
+        let line = r#"{"error":"cannot connect: password q\"uo\\te refused"}"#;
+        assert_eq!(
+            redact(line),
+            r#"{"error":"cannot connect: password *** refused"}"#
+        );
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! `system.rs` checks a `[[system]]`, `url.rs` the WFM database URL.
 
+mod paths;
 mod system;
 mod url;
 
@@ -12,6 +13,7 @@ use serde::Deserialize;
 
 use crate::error::Failure;
 pub use crate::source::query::{WatermarkKind, WindowParameters};
+use paths::{read_secret_file, resolve};
 use system::{check_system, SystemSection};
 pub use system::{ExternalSystemConfig, IncrementalConfig};
 pub use url::{Backend, DatabaseUrl};
@@ -44,13 +46,24 @@ pub struct Config {
 impl Config {
     /// Reads and checks the file; `ACDSYNC_DATABASE_URL` overrides the WFM database URL.
     pub fn load(path: &Path) -> Result<Config, Failure> {
+        Self::load_with_database_url(path, None)
+    }
+
+    /// `load`, with a WFM database URL given on the command line (`--database-url`), which overrides
+    /// the environment and the file: the file's `[wfm]` then need not name one.
+    pub fn load_with_database_url(
+        path: &Path,
+        database_url: Option<String>,
+    ) -> Result<Config, Failure> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Failure::Config(format!("cannot read config file {}: {e}", path.display()))
         })?;
-        let env_url = std::env::var(DATABASE_URL_ENV)
-            .ok()
-            .filter(|v| !v.trim().is_empty());
-        Self::parse(&text, path, env_url)
+        let url = database_url.or_else(|| {
+            std::env::var(DATABASE_URL_ENV)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        });
+        Self::parse(&text, path, url)
     }
 
     /// `path` names the file in messages; relative paths in it are resolved against its folder.
@@ -190,20 +203,6 @@ fn relative_sqlite_to(base: &Path, url: String) -> String {
         }
         _ => url,
     }
-}
-
-pub(super) fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    }
-}
-
-pub(super) fn read_secret_file(path: &Path, setting: &str) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-        .map_err(|e| Failure::Config(format!("{setting}: cannot read {}: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::{read_secret_file, resolve};
+use super::paths::{read_secret_file, resolve};
 use crate::error::Failure;
 use crate::secrets;
 use crate::source::query::{QueryKind, SourceQuery, WatermarkKind, WindowParameters};

@@ -39,11 +39,20 @@ pub struct Spec<'a> {
     pub change_key: bool,
 }
 
-/// What to read: a query for a window, and for a changes query the watermark it reads after.
-pub struct Read<'a> {
-    pub query: &'a SourceQuery,
-    pub window: &'a Window,
-    pub watermark: Option<Watermark>,
+/// What to read.
+pub enum Read<'a> {
+    /// A window query, for the window.
+    Window {
+        query: &'a SourceQuery,
+        window: &'a Window,
+    },
+    /// A changes query, for the rows changed after the watermark (its window placeholders, if it has
+    /// any, are today's).
+    Changes {
+        query: &'a SourceQuery,
+        window: &'a Window,
+        watermark: Watermark,
+    },
 }
 
 /// One fetched batch; `first_row` is the 1-based number of its first row in the whole result.
@@ -96,11 +105,17 @@ pub struct Rows {
 /// Connects to the system's source and runs `what`. A system in incremental mode returns a 5th column, its
 /// change key, from both of its queries.
 pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
-    let (sql, params) = what
-        .query
-        .render(spec.window_parameters, what.window, what.watermark);
+    let (query, window, watermark) = match what {
+        Read::Window { query, window } => (query, window, None),
+        Read::Changes {
+            query,
+            window,
+            watermark,
+        } => (query, window, Some(watermark)),
+    };
+    let (sql, params) = query.render(spec.window_parameters, window, watermark);
     let expected: u16 = if spec.change_key { 5 } else { 4 };
-    let sql_file = what.query.path().display().to_string();
+    let sql_file = query.path().display().to_string();
     let system = spec.system;
     let env = odbc_api::environment().map_err(|e| {
         Failure::Unavailable(format!("cannot set up ODBC (is unixODBC installed?): {e}"))
@@ -202,11 +217,6 @@ impl Rows {
     /// Rows handed on so far.
     pub fn read(&self) -> u64 {
         self.read
-    }
-
-    /// The SQL file the rows come from, for messages.
-    pub fn sql_file(&self) -> &str {
-        &self.sql_file
     }
 
     fn fetch_error(&self, e: odbc_api::Error) -> anyhow::Error {

@@ -291,7 +291,11 @@ impl SourceQuery {
             match piece {
                 Piece::Sql(s) => sql.push_str(s),
                 Piece::Param(Placeholder::Watermark) => {
-                    let w = watermark.expect("a changes query is rendered with its watermark");
+                    // `parse` refuses {watermark} in a window query, and a changes query is read with
+                    // its watermark (`source::Read::Changes`).
+                    let Some(w) = watermark else {
+                        unreachable!("only a changes query has {{watermark}}")
+                    };
                     match mode {
                         WindowParameters::Bound => {
                             sql.push('?');

@@ -12,13 +12,12 @@ mod shared;
 pub mod models;
 pub mod ops;
 mod postgres;
-mod reader;
+pub mod reader;
 pub mod schema;
 mod sqlite;
 
 pub use models::{RunMode, RunStatus, SessionKey};
 pub use ops::WfmOps;
-pub use reader::{WindowPages, WindowReader};
 
 use std::fs::File;
 
@@ -45,14 +44,14 @@ pub const RUN_LOCK_KEY: i64 = 0x0061_6364_7379_6E63;
 /// An open WFM connection.
 enum Wfm {
     Postgres(PgConnection),
-    Sqlite(SqliteConnection),
+    /// The connection and the database file (the run lock is a file beside it).
+    Sqlite(SqliteConnection, PathBuf),
 }
 
 /// The WFM database: a connection, what it is called in messages, and the run lock once taken.
 pub struct Store {
     conn: Wfm,
     name: String,
-    sqlite_path: Option<PathBuf>,
     lock_file: Option<File>,
     locked: bool,
     url: DatabaseUrl,
@@ -91,7 +90,6 @@ impl Store {
                 Ok(Store {
                     conn: Wfm::Postgres(conn),
                     name,
-                    sqlite_path: None,
                     lock_file: None,
                     locked: false,
                     url: url.clone(),
@@ -121,9 +119,8 @@ impl Store {
                 )
                 .map_err(|e| Failure::Unavailable(format!("WFM database {}: {e}", path.display())))?;
                 Ok(Store {
-                    conn: Wfm::Sqlite(conn),
+                    conn: Wfm::Sqlite(conn, path),
                     name,
-                    sqlite_path: Some(path),
                     lock_file: None,
                     locked: false,
                     url: url.clone(),
@@ -135,14 +132,6 @@ impl Store {
     /// The database as named in messages (password removed).
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// What a sync needs to read a window beside its own connection (see `WindowReader`).
-    pub fn window_reader(&self) -> WindowReader {
-        WindowReader {
-            url: self.url.clone(),
-            name: self.name.clone(),
-        }
     }
 }
 
@@ -172,8 +161,7 @@ impl Store {
                     return Err(held().into());
                 }
             }
-            Wfm::Sqlite(_) => {
-                let path = self.sqlite_path.as_ref().expect("sqlite store has a path");
+            Wfm::Sqlite(_, path) => {
                 let mut lock_path = path.clone().into_os_string();
                 lock_path.push(".lock");
                 let file = File::options()
@@ -211,7 +199,7 @@ impl Store {
             Wfm::Postgres(c) => c
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
                 .map(|v| v.iter().map(|m| m.to_string()).collect()),
-            Wfm::Sqlite(c) => c
+            Wfm::Sqlite(c, _) => c
                 .run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(|v| v.iter().map(|m| m.to_string()).collect()),
         };
@@ -222,7 +210,7 @@ impl Store {
     pub fn revert_all(&mut self) -> anyhow::Result<()> {
         let r = match &mut self.conn {
             Wfm::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(drop),
-            Wfm::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(drop),
+            Wfm::Sqlite(c, _) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(drop),
         };
         r.map_err(|e| anyhow::anyhow!("reverting migrations on {}: {e}", self.name))
     }
@@ -233,7 +221,7 @@ impl Store {
             Wfm::Postgres(c) => c
                 .pending_migrations(POSTGRES_MIGRATIONS)
                 .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
-            Wfm::Sqlite(c) => c
+            Wfm::Sqlite(c, _) => c
                 .pending_migrations(SQLITE_MIGRATIONS)
                 .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
         }
@@ -255,7 +243,7 @@ impl Store {
     fn ops(&mut self) -> &mut (dyn WfmOps + Send) {
         match &mut self.conn {
             Wfm::Postgres(c) => c,
-            Wfm::Sqlite(c) => c,
+            Wfm::Sqlite(c, _) => c,
         }
     }
 
@@ -268,7 +256,7 @@ impl Store {
     ) -> anyhow::Result<R> {
         match &mut self.conn {
             Wfm::Postgres(c) => c.transaction(|c| work(c)),
-            Wfm::Sqlite(c) => c.immediate_transaction(|c| work(c)),
+            Wfm::Sqlite(c, _) => c.immediate_transaction(|c| work(c)),
         }
     }
 

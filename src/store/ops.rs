@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::QueryResult;
 
 use super::models::*;
+use super::shared::CHUNK;
 use crate::window::Bounds;
 
 /// The id of the system activity new codes are assigned to.
@@ -27,14 +28,34 @@ pub trait WfmOps {
         system_id: i64,
         names: &[String],
     ) -> QueryResult<Vec<NameRow>>;
-    /// Inserts agent IDs or codes (codes on `Present`; existing ones are left alone) and returns the ids
-    /// of all of them.
-    fn insert_names(
+    /// Inserts at most `CHUNK` agent IDs or codes (codes on `Present`) with one statement, leaving alone
+    /// those that exist; returns the ids of those it inserted.
+    fn insert_new_names(
         &mut self,
         kind: NameKind,
         system_id: i64,
         rows: &[NewName],
     ) -> QueryResult<Vec<(i64, String)>>;
+    /// Inserts agent IDs or codes (existing ones are left alone) and returns the ids of all of them.
+    fn insert_names(
+        &mut self,
+        kind: NameKind,
+        system_id: i64,
+        rows: &[NewName],
+    ) -> QueryResult<Vec<(i64, String)>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(CHUNK) {
+            let inserted = self.insert_new_names(kind, system_id, chunk)?;
+            // Those someone else registered meanwhile (a DBA): looked up by name.
+            if inserted.len() < chunk.len() {
+                let missing = not_returned(chunk, &inserted);
+                let found = self.load_names_named(kind, system_id, &missing)?;
+                out.extend(found.into_iter().map(|r| (r.id, r.name)));
+            }
+            out.extend(inserted);
+        }
+        Ok(out)
+    }
     fn update_seen(&mut self, kind: NameKind, rows: &[SeenChange]) -> QueryResult<usize>;
     /// Reads the stored sessions of the window in key order (start, agent) in one pass and hands them on
     /// in pages of `page_rows`; stops early when `send` returns false. Run on a connection of its own.
@@ -73,7 +94,7 @@ pub trait WfmOps {
 }
 
 /// The names an `INSERT ... ON CONFLICT DO NOTHING RETURNING` did not return: those that already existed.
-pub(super) fn not_returned(rows: &[NewName], returned: &[(i64, String)]) -> Vec<String> {
+fn not_returned(rows: &[NewName], returned: &[(i64, String)]) -> Vec<String> {
     let got: std::collections::HashSet<&str> = returned.iter().map(|(_, n)| n.as_str()).collect();
     rows.iter()
         .map(|r| r.name.as_str())

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
 
 use super::models::*;
-use super::ops::{not_returned, WfmOps, PRESENT_ACTIVITY_ID};
+use super::ops::{WfmOps, PRESENT_ACTIVITY_ID};
 use super::schema::{
     agent_sessions, external_activity_codes, external_agent_ids, external_systems, import_runs,
     rejected_rows,

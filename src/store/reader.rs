@@ -32,8 +32,18 @@ impl WindowPages {
 /// what is committed: not the writes of the sync running beside it (PostgreSQL's MVCC, SQLite's WAL), which
 /// is what the merge wants. At most two pages wait in the channel.
 pub struct WindowReader {
-    pub(super) url: DatabaseUrl,
-    pub(super) name: String,
+    url: DatabaseUrl,
+    name: String,
+}
+
+impl Store {
+    /// What a sync needs to read a window beside its own connection.
+    pub fn window_reader(&self) -> WindowReader {
+        WindowReader {
+            url: self.url.clone(),
+            name: self.name.clone(),
+        }
+    }
 }
 
 impl WindowReader {

@@ -96,7 +96,7 @@ macro_rules! shared_ops {
             }
         }
 
-        fn insert_names(
+        fn insert_new_names(
             &mut self,
             kind: NameKind,
             system_id: i64,
@@ -104,51 +104,38 @@ macro_rules! shared_ops {
         ) -> QueryResult<Vec<(i64, String)>> {
             use external_activity_codes::dsl as c;
             use external_agent_ids::dsl as a;
-            let mut out = Vec::with_capacity(rows.len());
-            for chunk in rows.chunks(CHUNK) {
-                let seen = |r: &NewName| Some(r.seen_at);
-                let inserted: Vec<(i64, String)> = match kind {
-                    NameKind::AgentId => diesel::insert_into(a::external_agent_ids)
-                        .values(
-                            chunk
-                                .iter()
-                                .map(|r| NewAgentId {
-                                    external_system_id: system_id,
-                                    external_id: &r.name,
-                                    first_seen_at: seen(r),
-                                    last_seen_at: seen(r),
-                                })
-                                .collect::<Vec<_>>(),
-                        )
-                        .on_conflict_do_nothing()
-                        .returning((a::id, a::external_id))
-                        .get_results(self)?,
-                    NameKind::ActivityCode => diesel::insert_into(c::external_activity_codes)
-                        .values(
-                            chunk
-                                .iter()
-                                .map(|r| NewActivityCode {
-                                    external_system_id: system_id,
-                                    code: &r.name,
-                                    activity_id: PRESENT_ACTIVITY_ID,
-                                    first_seen_at: seen(r),
-                                    last_seen_at: seen(r),
-                                })
-                                .collect::<Vec<_>>(),
-                        )
-                        .on_conflict_do_nothing()
-                        .returning((c::id, c::code))
-                        .get_results(self)?,
-                };
-                // Those someone else registered meanwhile (a DBA): looked up by name.
-                if inserted.len() < chunk.len() {
-                    let missing = not_returned(chunk, &inserted);
-                    let found = self.load_names_named(kind, system_id, &missing)?;
-                    out.extend(found.into_iter().map(|r| (r.id, r.name)));
-                }
-                out.extend(inserted);
+            let seen = |r: &NewName| Some(r.seen_at);
+            match kind {
+                NameKind::AgentId => diesel::insert_into(a::external_agent_ids)
+                    .values(
+                        rows.iter()
+                            .map(|r| NewAgentId {
+                                external_system_id: system_id,
+                                external_id: &r.name,
+                                first_seen_at: seen(r),
+                                last_seen_at: seen(r),
+                            })
+                            .collect::<Vec<_>>(),
+                    )
+                    .on_conflict_do_nothing()
+                    .returning((a::id, a::external_id))
+                    .get_results(self),
+                NameKind::ActivityCode => diesel::insert_into(c::external_activity_codes)
+                    .values(
+                        rows.iter()
+                            .map(|r| NewActivityCode {
+                                external_system_id: system_id,
+                                code: &r.name,
+                                activity_id: PRESENT_ACTIVITY_ID,
+                                first_seen_at: seen(r),
+                                last_seen_at: seen(r),
+                            })
+                            .collect::<Vec<_>>(),
+                    )
+                    .on_conflict_do_nothing()
+                    .returning((c::id, c::code))
+                    .get_results(self),
             }
-            Ok(out)
         }
 
         fn load_watermark(&mut self, system_id: i64) -> QueryResult<Option<(String, String)>> {
@@ -227,4 +214,4 @@ pub(super) const ABANDONED: &str =
     "the process running it stopped before it finished (killed or crashed); nothing it did was kept";
 
 /// Rows per multi-row statement: below SQLite's 32,766 bound parameters for every table written here.
-pub(super) const CHUNK: usize = 2_000;
+pub(crate) const CHUNK: usize = 2_000;

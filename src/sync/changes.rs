@@ -3,9 +3,10 @@
 //! updates; deletions wait for the next full sync) and its writes are queued before the next batch looks
 //! anything up. It costs what changed, not the size of the day.
 
-use super::merge::{Core, Lookup, Merged, ValidRow};
+use super::merge::{Core, ValidRow};
 use super::queue::Queue;
 use super::repeated::RepeatedHourRow;
+use super::run::Merged;
 use crate::source::{Batch, Rows};
 use crate::store::models::micros;
 
@@ -23,7 +24,7 @@ impl<'p> ChangesMerge<'p> {
             self.batch(queue, &batch)?;
         }
         self.core.counts.read = rows.read();
-        self.core.finish_repeated_hour(queue, Lookup::Everything)?;
+        self.core.finish_repeated_hour(queue)?;
         self.core.flush(queue, true)?;
         Ok(self.core.into_merged(0, None))
     }
@@ -42,7 +43,7 @@ impl<'p> ChangesMerge<'p> {
                 Err(why) => self.core.reject(no, &raw, why),
             }
         }
-        self.core.merge_keyed(queue, valid, Lookup::Everything)?;
+        self.core.merge_keyed(queue, valid)?;
         // Nothing is held between batches: a later batch naming the same session finds it written.
         self.core.stored.clear();
         self.core.inserted.clear();

@@ -6,10 +6,11 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::merge::{duplicate, Core, Lookup, Merged, Slot, ValidRow, OPEN, WRITE_BATCH};
+use super::merge::{duplicate, Core, Slot, ValidRow, OPEN, WRITE_BATCH};
 use super::names::UNKNOWN;
 use super::queue::Queue;
 use super::repeated::RepeatedHourRow;
+use super::run::Merged;
 use super::stream::{Stored, StoredStream};
 use crate::error::Failure;
 use crate::sessions::Field;
@@ -48,8 +49,7 @@ impl<'p> FullMerge<'p> {
         }
         self.core.counts.read = rows.read();
         self.finish_stream(queue)?;
-        self.core
-            .finish_repeated_hour(queue, Lookup::BeforeWindow)?;
+        self.core.finish_repeated_hour(queue)?;
         // Stored sessions of the held spans that no source row matched.
         let gone: Vec<(SessionKey, Slot)> = self
             .core

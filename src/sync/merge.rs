@@ -8,11 +8,11 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::names::{NameBook, NO_CODE, UNKNOWN};
 use super::queue::{Queue, Write};
 use super::repeated::RepeatedHourRow;
-use super::run::{Counts, Plan, RejectedSample};
-use crate::sessions::{self, Field, LocalZone, RawRow, Rejection, SourceSession};
+use super::run::{Counts, Merged, Mode, Plan, RejectedSample};
+use crate::sessions::{self, Field, LocalZone, RawRow, Rejection, SourceSession, SourceTime};
 use crate::source::query::Watermark;
 use crate::store::models::{
-    micros, NewRejectedRow, NewSession, SessionChange, SessionKey, StoredSession,
+    micros, NameKind, NewRejectedRow, NewSession, SessionChange, SessionKey, StoredSession,
 };
 
 /// How many rejected rows a report keeps for display.
@@ -53,25 +53,6 @@ pub(super) struct ValidRow<'a> {
     pub no: u64,
     pub raw: RawRow<'a>,
     pub s: SourceSession<'a>,
-}
-
-/// Which stored sessions the keyed merge looks up.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Lookup {
-    /// Every row's (incremental runs: the rows may belong to any day).
-    Everything,
-    /// Only those of rows that start before the window (a full sync reads the window itself).
-    BeforeWindow,
-}
-
-/// What a merge hands to the run record.
-pub(super) struct Merged {
-    pub counts: Counts,
-    pub names: NameBook,
-    pub rejected_sample: Vec<RejectedSample>,
-    pub stale_open: usize,
-    pub stale_open_first: Option<NaiveDateTime>,
-    pub max_change_key: Option<Watermark>,
 }
 
 pub(super) struct Core<'p> {
@@ -239,22 +220,17 @@ impl<'p> Core<'p> {
         Ok(())
     }
 
-    /// Merges rows by key with the stored sessions in `stored` and those looked up now (see `Lookup`);
-    /// gathers the writes.
-    pub fn merge_keyed(
-        &mut self,
-        queue: &Queue,
-        valid: Vec<ValidRow<'_>>,
-        lookup: Lookup,
-    ) -> anyhow::Result<()> {
-        let (agents, codes) = self.names.register(
-            queue,
-            valid.iter().map(|v| &v.s),
-            lookup == Lookup::Everything,
-        )?;
+    /// Merges rows by key with the stored sessions in `stored` and those looked up now: every row's in an
+    /// incremental run (its rows may belong to any day), only those of rows that start before the window
+    /// in a full sync (which reads the window itself); gathers the writes.
+    pub fn merge_keyed(&mut self, queue: &Queue, valid: Vec<ValidRow<'_>>) -> anyhow::Result<()> {
+        let changes = self.plan.mode == Mode::Changes;
+        let (agents, codes) = self
+            .names
+            .register(queue, valid.iter().map(|v| &v.s), changes)?;
         self.counts.new_agent_ids += agents;
         self.counts.new_activity_codes += codes;
-        self.load_missing(queue, &valid, lookup)?;
+        self.load_missing(queue, &valid)?;
         for v in valid {
             let agent = self
                 .names
@@ -287,17 +263,12 @@ impl<'p> Core<'p> {
         Ok(())
     }
 
-    /// Looks up the stored sessions of rows not loaded yet (see `Lookup`).
-    fn load_missing(
-        &mut self,
-        queue: &Queue,
-        valid: &[ValidRow<'_>],
-        lookup: Lookup,
-    ) -> anyhow::Result<()> {
-        let window_start = self.plan.window.utc.start;
+    /// Looks up the stored sessions of rows not loaded yet (see `merge_keyed`).
+    fn load_missing(&mut self, queue: &Queue, valid: &[ValidRow<'_>]) -> anyhow::Result<()> {
+        let (window_start, changes) = (self.plan.window.utc.start, self.plan.mode == Mode::Changes);
         let keys: Vec<SessionKey> = valid
             .iter()
-            .filter(|v| lookup == Lookup::Everything || v.s.started_at < window_start)
+            .filter(|v| changes || v.s.started_at < window_start)
             .filter_map(|v| {
                 let agent = self.names.agents.id(self.names.agents.get(v.s.agent_id)?);
                 let key = SessionKey::new(v.s.started_at, agent);
@@ -316,6 +287,111 @@ impl<'p> Core<'p> {
             self.stored.insert(s.key(), Slot::of(&s));
         }
         Ok(())
+    }
+}
+
+impl Core<'_> {
+    /// The rows of the repeated hour, read again together and merged. A full sync has the stored
+    /// sessions of the window already; an incremental run looks them all up.
+    pub fn finish_repeated_hour(&mut self, queue: &Queue) -> anyhow::Result<()> {
+        let rows = std::mem::take(&mut self.repeated);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if self.plan.mode == Mode::Changes {
+            // An incremental run has loaded only the agent IDs of rows merged so far.
+            let names = rows.iter().map(|r| r.agent_id.clone());
+            self.names.load_named(queue, NameKind::AgentId, names)?;
+        }
+        self.load_both_readings(queue, &rows)?;
+        let times = self.read_again(&rows);
+        let mut valid = Vec::with_capacity(rows.len());
+        for (r, (start, end)) in rows.iter().zip(times) {
+            let raw = r.raw();
+            let checked = sessions::checked_times(start, end).and_then(|(started_at, ended_at)| {
+                let s = SourceSession {
+                    agent_id: &r.agent_id,
+                    activity_code: r.activity_code.as_deref(),
+                    started_at,
+                    ended_at,
+                    start: r.start,
+                    end: r.end,
+                    in_repeated_hour: true,
+                    start_repeats: true,
+                };
+                match self.plan.mode {
+                    Mode::Full => self.plan.window.outside(&s).map_or(Ok(s), Err),
+                    Mode::Changes => Ok(s),
+                }
+            });
+            match checked {
+                Ok(s) => valid.push(ValidRow {
+                    no: r.row_no,
+                    raw,
+                    s,
+                }),
+                Err(why) => self.reject(r.row_no, &raw, why),
+            }
+        }
+        self.merge_keyed(queue, valid)?;
+        self.flush(queue, true)
+    }
+
+    /// Which reading of an ambiguous start is already stored: both candidates not loaded yet are looked
+    /// up, so that every window reads a row the same way.
+    fn load_both_readings(
+        &mut self,
+        queue: &Queue,
+        rows: &[RepeatedHourRow],
+    ) -> anyhow::Result<()> {
+        let tz = self.zone.tz();
+        let window_start = self.plan.window.utc.start;
+        let mut probe = Vec::new();
+        for r in rows {
+            let (SourceTime::Local(local), Some(agent)) =
+                (r.start, self.names.agents.get(&r.agent_id))
+            else {
+                continue;
+            };
+            let Some((first, second)) = sessions::time::both_readings(tz, local) else {
+                continue;
+            };
+            let id = self.names.agents.id(agent);
+            for t in [first, second] {
+                let key = SessionKey::new(t, id);
+                if (self.plan.mode == Mode::Changes || t < window_start)
+                    && !self.stored.contains_key(&key)
+                {
+                    probe.push(key);
+                }
+            }
+        }
+        self.load_into_stored(queue, probe)
+    }
+
+    /// The UTC times of the held rows, read together.
+    fn read_again(&self, rows: &[RepeatedHourRow]) -> Vec<(NaiveDateTime, Option<NaiveDateTime>)> {
+        let items: Vec<sessions::RepeatedHourSession> = rows
+            .iter()
+            .map(|r| sessions::RepeatedHourSession {
+                agent_id: r.agent_id.clone(),
+                start: r.start,
+                end: r.end,
+            })
+            .collect();
+        let stored_reading = |agent: &str, first: NaiveDateTime, second: NaiveDateTime| {
+            let id = self.names.agents.id(self.names.agents.get(agent)?);
+            let has = |t: NaiveDateTime| {
+                let key = SessionKey::new(t, id);
+                self.stored.contains_key(&key) || self.inserted.contains(&key)
+            };
+            match (has(first), has(second)) {
+                (true, false) => Some(first),
+                (false, true) => Some(second),
+                _ => None,
+            }
+        };
+        sessions::resolve_repeated_hour(self.zone.tz(), &items, &stored_reading)
     }
 }
 

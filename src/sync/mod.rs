@@ -28,7 +28,8 @@ use chrono::{NaiveDateTime, SubsecRound, Utc};
 use crate::config::ExternalSystemConfig;
 use crate::source;
 use crate::store::models::{NameKind, NewImportRun, RunStatus};
-use crate::store::{Store, WfmOps, WindowReader};
+use crate::store::reader::WindowReader;
+use crate::store::{Store, WfmOps};
 use names::NameBook;
 use run::Plan;
 
@@ -99,14 +100,16 @@ pub fn sync(
 /// records the run in one transaction.
 fn run_plan(store: &mut Store, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
     let system = plan.system;
-    let query = match (plan.mode, &system.incremental) {
-        (Mode::Changes, Some(inc)) => &inc.query,
-        _ => &system.query,
-    };
-    let what = source::Read {
-        query,
-        window: &plan.window,
-        watermark: plan.watermark.filter(|_| plan.mode == Mode::Changes),
+    let what = match (plan.mode, &system.incremental, plan.watermark) {
+        (Mode::Changes, Some(inc), Some(watermark)) => source::Read::Changes {
+            query: &inc.query,
+            window: &plan.window,
+            watermark,
+        },
+        _ => source::Read::Window {
+            query: &system.query,
+            window: &plan.window,
+        },
     };
     let mut rows = source::open(system.source_spec()?, what)?;
     let reader = store.window_reader();
@@ -125,7 +128,7 @@ fn merge(
     reader: &WindowReader,
     plan: &Plan<'_>,
     rows: &mut source::Rows,
-) -> anyhow::Result<(merge::Merged, queue::Written)> {
+) -> anyhow::Result<(run::Merged, queue::Written)> {
     match plan.mode {
         Mode::Full => {
             // A full sync meets most of the system's agent IDs: load them all at once.

@@ -3,11 +3,15 @@
 //! and index updates, SQLite's B-tree) overlaps the fetch and the compare on the other core. Everything
 //! runs in order on the one connection, inside the run's transaction.
 //!
-//! What the merge sends is typed. A `Write` and an `After` question wait their turn behind the writes
-//! queued before them. An `Ahead` question jumps the queue (it runs after the write under way): only
-//! questions whose answer no queued write can change are `Ahead`, and the type says which they are.
-//! After a failed write the thread stops; the merge's next message fails, and the writer's error is the
-//! one reported.
+//! What the merge sends is typed. A `Write`, and a question that must see the writes queued before it
+//! (`Queued::SessionsAt`), wait their turn. An `Ahead` question jumps the queue (it runs after the write
+//! under way): only questions whose answer no queued write can change are `Ahead`, and the type says which
+//! they are. After a failed write the thread runs nothing more: every message still queued is dropped
+//! (a question waiting there gets no answer and fails at once), the merge's next message fails with
+//! `WriterStopped`, and the writer's error is the one reported.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context;
 use crossbeam_channel::{bounded, select_biased, unbounded, Receiver, Sender};
@@ -53,11 +57,16 @@ pub(super) struct Written {
 
 /// The merge's end of the queue.
 pub(super) struct Queue {
+    /// Set by the writer when it stops on a failure: the merge stops at its next write.
+    stopped: Arc<AtomicBool>,
     queued: Sender<Queued>,
     ahead: Sender<Ahead>,
 }
 
-const FAILED: &str = "an earlier write to the WFM database failed";
+/// The merge's error when the writer stopped on a failure of its own (which is then reported instead).
+#[derive(Debug, thiserror::Error)]
+#[error("an earlier write to the WFM database failed")]
+pub(super) struct WriterStopped;
 
 /// Runs `merge` with a queue whose writer thread works on `ops`; returns what `merge` returned and what
 /// was written. The writer's failure, the cause of the merge's, is reported first.
@@ -68,27 +77,42 @@ pub(super) fn with_queue<R>(
 ) -> anyhow::Result<(R, Written)> {
     let (queued, queued_rx) = bounded(2);
     let (ahead, ahead_rx) = unbounded();
+    let stopped = Arc::new(AtomicBool::new(false));
+    let writer_stopped = Arc::clone(&stopped);
     std::thread::scope(|scope| {
         let writer = std::thread::Builder::new()
             .name("acdsync-writer".into())
             .spawn_scoped(scope, move || {
-                run_writer(ops, system_id, queued_rx, ahead_rx)
+                run_writer(ops, system_id, queued_rx, ahead_rx, &writer_stopped)
             })
             .context("starting the writer thread")?;
-        let merged = merge(&Queue { queued, ahead });
+        let merged = merge(&Queue {
+            stopped,
+            queued,
+            ahead,
+        });
         // The queue is dropped here: the writer runs what is left and stops.
         let written = writer
             .join()
-            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
-        Ok((merged?, written))
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        match (merged, written) {
+            (Ok(merged), Ok(written)) => Ok((merged, written)),
+            // The writer's failure is the cause of the merge's.
+            (Err(e), Err(w)) if e.is::<WriterStopped>() => Err(w),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(w)) => Err(w),
+        }
     })
 }
 
 impl Queue {
     pub fn write(&self, w: Write) -> anyhow::Result<()> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(WriterStopped.into());
+        }
         self.queued
             .send(Queued::Write(w))
-            .map_err(|_| anyhow::anyhow!(FAILED))
+            .map_err(|_| WriterStopped.into())
     }
 
     /// Registers new agent IDs or codes; returns the ids of all of them.
@@ -115,25 +139,44 @@ impl Queue {
         let (reply, answer) = bounded(1);
         self.queued
             .send(Queued::SessionsAt(keys, reply))
-            .map_err(|_| anyhow::anyhow!(FAILED))?;
-        answer.recv().map_err(|_| anyhow::anyhow!(FAILED))?
+            .map_err(|_| WriterStopped)?;
+        answer.recv().map_err(|_| WriterStopped)?
     }
 
     fn ask_ahead<T>(&self, question: impl FnOnce(Reply<T>) -> Ahead) -> anyhow::Result<T> {
         let (reply, answer) = bounded(1);
         self.ahead
             .send(question(reply))
-            .map_err(|_| anyhow::anyhow!(FAILED))?;
-        answer.recv().map_err(|_| anyhow::anyhow!(FAILED))?
+            .map_err(|_| WriterStopped)?;
+        answer.recv().map_err(|_| WriterStopped)?
     }
 }
 
 /// The writer thread: `Ahead` questions first, then the queue in order, until the merge drops its end.
+/// After a failure, what is still queued is dropped unanswered and the failure is returned.
 fn run_writer(
     ops: &mut (dyn WfmOps + Send),
     system_id: i64,
     queued: Receiver<Queued>,
     ahead: Receiver<Ahead>,
+    stopped: &AtomicBool,
+) -> anyhow::Result<Written> {
+    let result = serve(ops, system_id, &queued, &ahead);
+    if result.is_err() {
+        stopped.store(true, Ordering::Release);
+        // A dropped receiver keeps a bounded channel's buffer: drop its messages (and the reply senders
+        // of questions among them) so that nobody waits for an answer that will not come.
+        drop(ahead);
+        for _ in queued.iter() {}
+    }
+    result
+}
+
+fn serve(
+    ops: &mut (dyn WfmOps + Send),
+    system_id: i64,
+    queued: &Receiver<Queued>,
+    ahead: &Receiver<Ahead>,
 ) -> anyhow::Result<Written> {
     let mut written = Written::default();
     loop {

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
-use super::merge::Merged;
+use super::names::NameBook;
 use super::schedule::Target;
 use crate::config::{ExternalSystemConfig, IncrementalConfig};
 use crate::source::query::Watermark;
@@ -54,6 +54,16 @@ pub struct RunReport {
     /// earliest local day they began: a sync of that day closes them.
     pub stale_open: usize,
     pub stale_open_since: Option<NaiveDate>,
+}
+
+/// What a merge hands to the run record.
+pub(super) struct Merged {
+    pub counts: Counts,
+    pub names: NameBook,
+    pub rejected_sample: Vec<RejectedSample>,
+    pub stale_open: usize,
+    pub stale_open_first: Option<NaiveDateTime>,
+    pub max_change_key: Option<Watermark>,
 }
 
 /// One run, decided: which system, which run row, which window, which query.

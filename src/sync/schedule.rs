@@ -24,6 +24,15 @@ pub enum Target {
 }
 
 impl Target {
+    /// Today for a system in zone `tz` at `now`: in full (`--full`) as a day, else `Today`.
+    pub fn today(full: bool, tz: Tz, now: DateTime<Utc>) -> Target {
+        if full {
+            Target::Days(Days::of(tz, now))
+        } else {
+            Target::Today
+        }
+    }
+
     /// The local days the target covers for a system in zone `tz`, at `now`.
     pub fn days(self, tz: Tz, now: DateTime<Utc>) -> Days {
         match self {
@@ -67,12 +76,7 @@ impl<'a> Watch<'a> {
             if let Some(before) = last_day.filter(|d| *d < day) {
                 jobs.push((*system, Target::Days(Days::one(before))));
             }
-            let target = if self.full {
-                Target::Days(Days::one(day))
-            } else {
-                Target::Today
-            };
-            jobs.push((*system, target));
+            jobs.push((*system, Target::today(self.full, system.time_zone, now)));
             today.push(day);
         }
         Round { jobs, today }

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use super::merge::Slot;
 use crate::store::models::SessionKey;
-use crate::store::WindowPages;
+use crate::store::reader::WindowPages;
 
 pub(super) struct StoredStream {
     pages: WindowPages,

@@ -473,18 +473,20 @@ fn a_failed_system_is_one_json_object_too() {
 
 #[test]
 fn sync_takes_the_wfm_database_from_database_url_as_migrate_does() {
-    // Given a config whose [wfm] names a file that does not exist, and a migrated store elsewhere
+    // Given a config with an empty [wfm], and a migrated store
     let store = TestStore::new(StoreKind::Sqlite);
     let source = Source::new(SourceKind::Sqlite);
     source.execute(
         "INSERT INTO acd_agent_states VALUES ('1001', 'BREAK', '2026-01-15 09:00:00', '2026-01-15 09:15:00')",
     );
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        &format!("sqlite://{}", dir.path().join("typo.db").display()),
-        "ACDSYNC_T_DB_URL",
-    );
+    let cfg = write_config(dir.path(), "sqlite://unused.db", "ACDSYNC_T_DB_URL");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("database_url = \"sqlite://unused.db\"\n", ""),
+    )
+    .unwrap();
     // When sync is given --database-url
     acdsync()
         .env("ACDSYNC_T_DB_URL", &source.connection_string)

@@ -402,3 +402,69 @@ on_both_stores!(
     );
     }
 );
+
+on_both_stores!(
+    a_write_the_store_refuses_fails_the_run_without_hanging,
+    |kind| {
+        // Given an incremental system with a watermark, and new rows of a known agent and code read in
+        // batches of one row, so that each batch looks its session up while the insert of the batch
+        // before it is still queued
+        let (store, source, mut system) = incremental_source(kind);
+        let today = sync::Days::today(chrono_tz::Europe::Paris).first;
+        let row = |h: u32| {
+            let at = |m: u32| format!("{today} {h:02}:{m:02}:00");
+            ("A".to_owned(), Some("C1".to_owned()), at(0), Some(at(30)))
+        };
+        insert(&source, &[row(1)]);
+        let first = run(&store, &system, Target::Today);
+        insert(&source, &[row(2), row(3), row(4), row(5)]);
+        system.batch_rows = 1;
+        // And a trigger (a DBA's) that refuses every new session, slowly
+        match kind {
+            StoreKind::Postgres => store.execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN PERFORM pg_sleep(0.5); RAISE EXCEPTION 'refused by a test trigger'; END $$; \
+                 CREATE TRIGGER refuse BEFORE INSERT ON agent_sessions \
+                 FOR EACH ROW EXECUTE FUNCTION refuse();",
+            ),
+            StoreKind::Sqlite => store.execute(
+                "CREATE TABLE slow AS WITH RECURSIVE c(x) AS \
+                   (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT x FROM c; \
+                 CREATE TRIGGER refuse BEFORE INSERT ON agent_sessions BEGIN \
+                   SELECT RAISE(ABORT, 'refused by a test trigger') \
+                   WHERE (SELECT count(*) FROM slow WHERE x % 7 = 3) >= 0; END;",
+            ),
+        }
+        .unwrap();
+
+        // When the changes are synced
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (url, sys) = (store.database_url(), system.clone());
+        std::thread::spawn(move || {
+            let mut s = acdsync::store::Store::open(&url, acdsync::store::Create::Never).unwrap();
+            s.lock(false).unwrap();
+            let _ = tx.send(sync::sync(&mut s, &sys, Target::Today).map_err(|e| format!("{e:#}")));
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the sync ends instead of waiting for ever");
+
+        // Then it fails with the store's reason, writes nothing and leaves the watermark
+        let err = result.unwrap_err();
+        assert!(err.contains("refused by a test trigger"), "{err}");
+        assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 1);
+        assert_eq!(
+            store.count(
+                "SELECT COUNT(*) FROM import_runs WHERE mode = 'changes' AND status = 'failed'"
+            ),
+            1
+        );
+        assert_eq!(
+            store.count(&format!(
+                "SELECT COUNT(*) FROM external_systems WHERE watermark = '{}'",
+                first.watermark.unwrap()
+            )),
+            1
+        );
+    }
+);
