@@ -5,10 +5,8 @@
 
 use super::merge::{Core, ValidRow};
 use super::queue::Queue;
-use super::repeated::RepeatedHourRow;
 use super::run::Merged;
 use crate::source::{Batch, Rows};
-use crate::store::models::micros;
 
 pub(super) struct ChangesMerge<'p> {
     core: Core<'p>,
@@ -34,13 +32,8 @@ impl<'p> ChangesMerge<'p> {
         for i in 0..batch.len() {
             let no = batch.first_row + i as u64;
             let raw = batch.row(i);
-            match self.core.validate(&raw) {
-                // A local time of the hour the clocks go back: read with the agent's other rows of it.
-                Ok(s) if s.start_repeats || self.core.in_held(micros(s.started_at)) => {
-                    self.core.repeated.push(RepeatedHourRow::new(no, &raw, &s))
-                }
-                Ok(s) => valid.push(ValidRow { no, raw, s }),
-                Err(why) => self.core.reject(no, &raw, why),
+            if let Some(s) = self.core.admit(no, &raw) {
+                valid.push(ValidRow { no, raw, s });
             }
         }
         self.core.merge_keyed(queue, valid)?;

@@ -68,27 +68,23 @@ impl<'p> FullMerge<'p> {
     }
 
     fn batch(&mut self, queue: &Queue, batch: &Batch<'_>) -> anyhow::Result<()> {
-        // Pass 1: rules; each row's agent ID and code looked up once (UNKNOWN: new in this batch).
+        // Pass 1: rules and the window; each row's agent ID and code looked up once (UNKNOWN: new in this
+        // batch).
         let mut valid: Vec<ValidRow<'_>> = Vec::with_capacity(batch.len());
         let mut names: Vec<(u32, u32)> = Vec::with_capacity(batch.len());
         for i in 0..batch.len() {
             let no = batch.first_row + i as u64;
             let raw = batch.row(i);
-            match self.core.validate(&raw) {
-                // Rows whose start is a time of the hour the clocks go back wait for the agent's other
-                // rows of that hour.
-                Ok(s) if s.start_repeats || self.core.in_held(micros(s.started_at)) => {
-                    self.core.repeated.push(RepeatedHourRow::new(no, &raw, &s))
+            let Some(s) = self.core.admit(no, &raw) else {
+                continue;
+            };
+            match self.core.plan.window.outside(&s) {
+                None => {
+                    let agent = self.core.names.agents.index_of(s.agent_id);
+                    names.push((agent, self.core.names.code_index(s.activity_code)));
+                    valid.push(ValidRow { no, raw, s });
                 }
-                Ok(s) => match self.core.plan.window.outside(&s) {
-                    None => {
-                        let agent = self.core.names.agents.index_of(s.agent_id);
-                        names.push((agent, self.core.names.code_index(s.activity_code)));
-                        valid.push(ValidRow { no, raw, s });
-                    }
-                    Some(why) => self.core.reject(no, &raw, why),
-                },
-                Err(why) => self.core.reject(no, &raw, why),
+                Some(why) => self.core.reject(no, &raw, why),
             }
         }
         self.register_unknown(queue, &valid, &mut names)?;

@@ -113,10 +113,24 @@ impl<'p> Core<'p> {
         self.held.iter().any(|(a, b)| *a <= t && t < *b)
     }
 
-    /// The rules for one row (its change key first, for incremental systems).
-    pub fn validate<'a>(&mut self, raw: &RawRow<'a>) -> Result<SourceSession<'a>, Rejection> {
-        self.change_key(raw)?;
-        sessions::validate_in(raw, &mut self.zone)
+    /// Row `no` through the rules (its change key first, for incremental systems): the session it is, or
+    /// `None` when it is rejected, or held for the end of the result because its start is a time of the
+    /// hour the clocks go back (read then with the agent's other rows of that hour).
+    pub fn admit<'a>(&mut self, no: u64, raw: &RawRow<'a>) -> Option<SourceSession<'a>> {
+        let checked = self
+            .change_key(raw)
+            .and_then(|()| sessions::validate_in(raw, &mut self.zone));
+        match checked {
+            Ok(s) if s.start_repeats || self.in_held(micros(s.started_at)) => {
+                self.repeated.push(RepeatedHourRow::new(no, raw, &s));
+                None
+            }
+            Ok(s) => Some(s),
+            Err(why) => {
+                self.reject(no, raw, why);
+                None
+            }
+        }
     }
 
     /// The change key of a row (incremental systems), kept for the watermark.
