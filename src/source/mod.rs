@@ -9,6 +9,7 @@
 //! source that cannot be reached or a query that fails never opens a WFM transaction.
 
 pub mod query;
+mod read_only;
 
 use anyhow::{anyhow, Context};
 use odbc_api::buffers::TextRowSet;
@@ -127,6 +128,7 @@ pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
                 "system {system:?}: cannot connect to its ODBC source: {e}"
             ))
         })?;
+    read_only(&conn, system)?;
     tracing::debug!(system, sql_file = %sql_file, parameters = params.len(), "running source query");
     let mut cursor = conn
         .into_cursor(&sql, &params[..], spec.query_timeout_seconds)
@@ -185,6 +187,24 @@ pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
         text_bytes: text,
         waited: std::time::Duration::ZERO,
     })
+}
+
+/// Puts the connection in read-only mode where acdsync knows how (see `read_only.rs`).
+fn read_only(conn: &Connection<'_>, system: &str) -> anyhow::Result<()> {
+    let dbms = conn.database_management_system_name().unwrap_or_default();
+    match read_only::session_statement(&dbms) {
+        Some(sql) => {
+            conn.execute(sql, (), None).with_context(|| {
+                format!("system {system:?}: making the source connection ({dbms}) read-only")
+            })?;
+        }
+        None => tracing::debug!(
+            system,
+            dbms,
+            "no read-only session statement known for this engine: the SQL file check applies"
+        ),
+    }
+    Ok(())
 }
 
 impl Rows {

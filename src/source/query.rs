@@ -132,7 +132,7 @@ enum Piece {
 
 /// A problem with an SQL file, naming the file and line.
 #[derive(Debug)]
-pub struct QueryFileError(String);
+pub struct QueryFileError(pub(super) String);
 
 impl fmt::Display for QueryFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -159,6 +159,7 @@ impl SourceQuery {
 
     /// Checks `text` as a query of `kind`; `path` names the file in messages.
     pub fn parse(path: &Path, text: &str, kind: QueryKind) -> Result<SourceQuery, QueryFileError> {
+        super::read_only::check(path, text)?;
         let mut pieces = Vec::new();
         let mut sql = String::new();
         let b = text.as_bytes();

@@ -321,18 +321,21 @@ impl Source {
 
     /// The largest change_id of the source table (PostgreSQL sources with a change key).
     pub fn max_change_id(&self) -> i64 {
+        self.number("SELECT CAST(max(change_id) AS text) FROM acd_agent_states")
+    }
+
+    /// The rows of the source table.
+    pub fn rows(&self) -> i64 {
+        self.number("SELECT COUNT(*) FROM acd_agent_states")
+    }
+
+    /// A query's one number, read as text.
+    fn number(&self, sql: &str) -> i64 {
         let env = odbc_api::environment().unwrap();
         let conn = env
             .connect_with_connection_string(&self.connection_string, ConnectionOptions::default())
             .unwrap();
-        let mut cursor = conn
-            .execute(
-                "SELECT CAST(max(change_id) AS text) FROM acd_agent_states",
-                (),
-                None,
-            )
-            .unwrap()
-            .unwrap();
+        let mut cursor = conn.execute(sql, (), None).unwrap().unwrap();
         let mut text = Vec::new();
         cursor
             .next_row()

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod fast_paths;
+mod read_only;
 mod schema_rules;
 
 use acdsync::config::WindowParameters;
