@@ -260,9 +260,13 @@ impl Store {
         }
     }
 
-    /// What a run of the system `name` starts from: its id (the system is registered, or its time zone
-    /// updated), its watermark and its last full sync. Runs left `running` by a process that stopped
-    /// are marked `abandoned` first (the run lock is held: nobody runs them).
+    /// What a run of the system `name` starts from: its id (the system is registered if new), its
+    /// watermark and its last full sync. Runs left `running` by a process that stopped are marked
+    /// `abandoned` first (the run lock is held: nobody runs them).
+    ///
+    /// A time zone that differs from the stored one is taken only while the system has no session
+    /// stored: the stored sessions are instants read in the old zone, and a new reading of the same rows
+    /// would lay other instants beside them. Otherwise `Failure::Config` says how to change it on purpose.
     pub fn prepare_run(
         &mut self,
         name: &str,
@@ -270,7 +274,13 @@ impl Store {
         now: NaiveDateTime,
     ) -> anyhow::Result<RunFacts> {
         let ops = self.ops();
-        let system_id = ops.register_system(name, time_zone)?;
+        let (system_id, stored_zone) = ops.register_system(name, time_zone)?;
+        if stored_zone != time_zone {
+            match ops.count_sessions(system_id)? {
+                0 => ops.set_time_zone(system_id, time_zone)?,
+                n => return Err(zone_changed(name, &stored_zone, time_zone, n).into()),
+            }
+        }
         let abandoned = ops.abandon_running(system_id, now)?;
         if abandoned > 0 {
             tracing::warn!(
@@ -300,6 +310,12 @@ impl Store {
             tracing::error!(run_id, error = %e, "could not record the failure in import_runs");
         }
     }
+}
+
+fn zone_changed(name: &str, stored: &str, configured: &str, sessions: i64) -> Failure {
+    Failure::Config(format!(
+        "system {name:?}: time_zone is {configured:?} in the config file, but its {sessions} stored session(s) were read in {stored:?} (external_systems.time_zone); nothing was synced. If {configured:?} is right, change it on purpose: UPDATE external_systems SET time_zone = '{configured}' WHERE name = '{name}', then sync again every day that holds sessions (acdsync sync --from FIRST --to LAST) so that each is read anew (see docs/dba.md, \"Changing a system's time zone\"); otherwise put {stored:?} back in the config file"
+    ))
 }
 
 /// What the store knows of a system when a run starts.

@@ -13,8 +13,11 @@ use crate::window::Bounds;
 pub const PRESENT_ACTIVITY_ID: i64 = 1;
 
 pub trait WfmOps {
-    /// The id of the external system `name`, created if new; its time zone is kept up to date.
-    fn register_system(&mut self, name: &str, time_zone: &str) -> QueryResult<i64>;
+    /// The id and stored time zone of the external system `name`, created with `time_zone` if new.
+    fn register_system(&mut self, name: &str, time_zone: &str) -> QueryResult<(i64, String)>;
+    fn set_time_zone(&mut self, system_id: i64, time_zone: &str) -> QueryResult<()>;
+    /// How many sessions of the system are stored.
+    fn count_sessions(&mut self, system_id: i64) -> QueryResult<i64>;
     /// Marks `running` runs of the system as `abandoned` (called under the run lock: nobody runs them).
     fn abandon_running(&mut self, system_id: i64, now: NaiveDateTime) -> QueryResult<usize>;
     fn start_run(&mut self, run: &NewImportRun) -> QueryResult<i64>;

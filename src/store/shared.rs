@@ -31,7 +31,7 @@ macro_rules! window_sessions {
 /// `WfmOps` methods whose statements are the same on both backends.
 macro_rules! shared_ops {
     () => {
-        fn register_system(&mut self, name: &str, time_zone: &str) -> QueryResult<i64> {
+        fn register_system(&mut self, name: &str, time_zone: &str) -> QueryResult<(i64, String)> {
             use external_systems::dsl as s;
             let found: Option<(i64, String)> = s::external_systems
                 .filter(s::name.eq(name))
@@ -39,18 +39,28 @@ macro_rules! shared_ops {
                 .first(self)
                 .optional()?;
             match found {
-                Some((id, tz)) if tz == time_zone => Ok(id),
-                Some((id, _)) => {
-                    diesel::update(s::external_systems.find(id))
-                        .set(s::time_zone.eq(time_zone))
-                        .execute(self)?;
-                    Ok(id)
-                }
+                Some(system) => Ok(system),
                 None => diesel::insert_into(s::external_systems)
                     .values((s::name.eq(name), s::time_zone.eq(time_zone)))
-                    .returning(s::id)
+                    .returning((s::id, s::time_zone))
                     .get_result(self),
             }
+        }
+
+        fn set_time_zone(&mut self, system_id: i64, time_zone: &str) -> QueryResult<()> {
+            use external_systems::dsl as s;
+            diesel::update(s::external_systems.find(system_id))
+                .set(s::time_zone.eq(time_zone))
+                .execute(self)
+                .map(drop)
+        }
+
+        fn count_sessions(&mut self, system_id: i64) -> QueryResult<i64> {
+            use agent_sessions::dsl as s;
+            s::agent_sessions
+                .filter(s::external_system_id.eq(system_id))
+                .count()
+                .get_result(self)
         }
 
         fn abandon_running(&mut self, system_id: i64, now: NaiveDateTime) -> QueryResult<usize> {

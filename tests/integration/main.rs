@@ -770,3 +770,84 @@ fn timestamptz_source_with_bound_parameters() {
 fn timestamptz_source_with_literal_bounds() {
     timestamptz_source(WindowParameters::Literal);
 }
+
+on_both_stores!(
+    a_time_zone_changed_with_sessions_stored_is_refused_with_the_way_to_do_it,
+    |kind| {
+        // Given a day synced in Europe/Paris
+        let store = TestStore::new(kind);
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&january_day());
+        let paris = source.system("acd", PARIS, WindowParameters::Literal);
+        store.sync(&paris, day("2026-01-15")).unwrap();
+        let view = store.view();
+
+        // When the config file's time_zone of that system becomes America/New_York
+        let new_york = source.system("acd", "America/New_York", WindowParameters::Literal);
+        let err = store.sync(&new_york, day("2026-01-15")).unwrap_err();
+
+        // Then the sync is refused as a configuration error (exit 78) saying how to change it on purpose,
+        // and the stored sessions and the system's zone are as they were
+        assert_eq!(acdsync::error::exit_code(&err), 78);
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("time_zone is \"America/New_York\"")
+                && text.contains("read in \"Europe/Paris\"")
+                && text.contains("UPDATE external_systems SET time_zone")
+                && text.contains("docs/dba.md"),
+            "{text}"
+        );
+        assert_eq!(store.view(), view);
+        assert_eq!(
+            store.count("SELECT COUNT(*) FROM external_systems WHERE time_zone = 'Europe/Paris'"),
+            1
+        );
+
+        // And the documented procedure works: the zone changed by a DBA, the days synced again
+        store
+            .execute(
+                "UPDATE external_systems SET time_zone = 'America/New_York' WHERE name = 'acd'",
+            )
+            .unwrap();
+        let r = acdsync::sync::sync(
+            &mut {
+                let mut s = store.open();
+                s.lock(false).unwrap();
+                s
+            },
+            &new_york,
+            acdsync::sync::Target::Days(acdsync::sync::Days {
+                first: day("2026-01-14").first,
+                last: day("2026-01-16").first,
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            r.counts.deleted, r.counts.inserted,
+            "every session read anew"
+        );
+        assert!(r.counts.inserted > 0);
+    }
+);
+
+on_both_stores!(
+    a_time_zone_changed_before_any_session_is_stored_is_taken,
+    |kind| {
+        // Given a system registered in Europe/Paris whose source had no session yet
+        let store = TestStore::new(kind);
+        let source = Source::new(SourceKind::Sqlite);
+        let paris = source.system("acd", PARIS, WindowParameters::Literal);
+        store.sync(&paris, day("2026-01-15")).unwrap();
+
+        // When its time_zone is corrected and it syncs again
+        source.set_rows(&january_day());
+        let lisbon = source.system("acd", "Europe/Lisbon", WindowParameters::Literal);
+        store.sync(&lisbon, day("2026-01-15")).unwrap();
+
+        // Then the new zone is kept
+        assert_eq!(
+            store.count("SELECT COUNT(*) FROM external_systems WHERE time_zone = 'Europe/Lisbon'"),
+            1
+        );
+    }
+);
