@@ -133,6 +133,26 @@ pub fn checked_times(
     }
 }
 
+/// What a rejected row still says of the stored session it names: its agent ID, when it can be read, and
+/// its start in UTC, when it can be read as one instant (`None` for a start that cannot be read or that
+/// happens twice). A sync keeps the sessions a rejected row names: its own, or with no start, all of the
+/// agent's in the window.
+pub fn named_session<'a>(
+    row: &RawRow<'a>,
+    zone: &mut LocalZone,
+) -> (Option<&'a str>, Option<NaiveDateTime>) {
+    let agent = row
+        .agent_id
+        .and_then(|b| text(Field::AgentId, b).ok())
+        .filter(|a| !a.is_empty());
+    let start = row
+        .started_at
+        .and_then(|b| time(Field::StartedAt, b).ok().flatten())
+        .map(|t| zone.to_utc(t, Fold::First))
+        .and_then(|(t, repeats)| (!repeats).then(|| t.trunc_subsecs(6)));
+    (agent, start)
+}
+
 /// Checks one row and converts its times to UTC with the system's zone.
 ///
 /// A row with a local time in a repeated hour (clocks going back) comes back with `in_repeated_hour` set and

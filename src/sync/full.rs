@@ -6,7 +6,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::merge::{duplicate, Core, Slot, ValidRow, OPEN, WRITE_BATCH};
+use super::merge::{duplicate, Core, Slot, ValidRow, OPEN};
 use super::names::UNKNOWN;
 use super::queue::Queue;
 use super::repeated::RepeatedHourRow;
@@ -28,6 +28,9 @@ pub(super) struct FullMerge<'p> {
     before_window: Vec<NewSession>,
     stale_open: usize,
     stale_open_first: Option<i64>,
+    /// Stored sessions of the window no row matched: deleted at the end of the result, unless a rejected
+    /// row names them (`Protected`). Only what the source lost is held here, not the day.
+    gone: Vec<(SessionKey, i64)>,
 }
 
 impl<'p> FullMerge<'p> {
@@ -40,6 +43,7 @@ impl<'p> FullMerge<'p> {
             before_window: Vec::new(),
             stale_open: 0,
             stale_open_first: None,
+            gone: Vec::new(),
         }
     }
 
@@ -61,6 +65,7 @@ impl<'p> FullMerge<'p> {
         for (key, slot) in gone {
             self.unmatched(key, slot);
         }
+        self.delete_gone(queue)?;
         self.core.flush(queue, true)?;
         Ok(self
             .core
@@ -89,7 +94,7 @@ impl<'p> FullMerge<'p> {
         }
         self.register_unknown(queue, &valid, &mut names)?;
         for (v, (agent, code)) in valid.iter().zip(names) {
-            self.stream_row(queue, v, agent as usize, code)?;
+            self.stream_row(v, agent as usize, code)?;
         }
         self.merge_before_window(queue)?;
         self.core.flush(queue, false)
@@ -125,18 +130,12 @@ impl<'p> FullMerge<'p> {
     }
 
     /// Merges one source row with the stored stream. Rows come in start order.
-    fn stream_row(
-        &mut self,
-        queue: &Queue,
-        v: &ValidRow<'_>,
-        agent: usize,
-        code: u32,
-    ) -> anyhow::Result<()> {
+    fn stream_row(&mut self, v: &ValidRow<'_>, agent: usize, code: u32) -> anyhow::Result<()> {
         let start = micros(v.s.started_at);
         match self.current_start {
             Some(cur) if start < cur => return Err(self.out_of_order(v, cur).into()),
             Some(cur) if start == cur => {}
-            _ => self.advance_to(queue, start)?,
+            _ => self.advance_to(start)?,
         }
         let agent_id = self.core.names.agents.id(agent);
         let key = SessionKey {
@@ -196,16 +195,13 @@ impl<'p> FullMerge<'p> {
 
     /// Moves the merge to source start `start`: stored sessions starting before it that no row matched
     /// are settled, and the stored stream is read past it.
-    fn advance_to(&mut self, queue: &Queue, start: i64) -> anyhow::Result<()> {
+    fn advance_to(&mut self, start: i64) -> anyhow::Result<()> {
         self.settle_before(start);
         self.current_start = Some(start);
         self.agents_at_start.clear();
         while self.stream.behind(start) {
             self.read_stored_page()?;
             self.settle_before(start);
-        }
-        if self.core.deletes_waiting() >= WRITE_BATCH {
-            self.core.flush(queue, false)?;
         }
         Ok(())
     }
@@ -239,7 +235,7 @@ impl<'p> FullMerge<'p> {
     /// began before the window and is stored open, only a sync of its own day can close it.
     fn unmatched(&mut self, key: SessionKey, slot: Slot) {
         if key.start >= micros(self.core.plan.window.utc.start) {
-            self.core.delete(slot.id);
+            self.gone.push((key, slot.id));
         } else if slot.end == OPEN {
             self.stale_open += 1;
             self.stale_open_first = Some(
@@ -247,6 +243,27 @@ impl<'p> FullMerge<'p> {
                     .map_or(key.start, |f| f.min(key.start)),
             );
         }
+    }
+
+    /// Deletes the stored sessions no row matched, but those rejected rows name.
+    fn delete_gone(&mut self, queue: &Queue) -> anyhow::Result<()> {
+        let mut kept = 0usize;
+        for (key, id) in std::mem::take(&mut self.gone) {
+            if self.core.protected.covers(&key) {
+                kept += 1;
+            } else {
+                self.core.delete(id);
+                self.core.flush(queue, false)?;
+            }
+        }
+        if kept > 0 {
+            tracing::info!(
+                system = %self.core.plan.system.name,
+                kept,
+                "stored sessions kept: rows that name them were rejected (see rejected_rows)"
+            );
+        }
+        Ok(())
     }
 
     /// Rows starting before the window that the stored window did not hold: a session stored ending

@@ -47,6 +47,19 @@ impl Slot {
     }
 }
 
+/// The stored sessions a run must not delete, named by rejected rows: by key, or all of an agent's.
+#[derive(Default)]
+pub(super) struct Protected {
+    keys: FxHashSet<SessionKey>,
+    agents: FxHashSet<i64>,
+}
+
+impl Protected {
+    pub fn covers(&self, key: &SessionKey) -> bool {
+        self.agents.contains(&key.agent) || self.keys.contains(key)
+    }
+}
+
 /// A row that passed the rules: its number in the result, its values as read, the session it is.
 #[derive(Clone, Copy)]
 pub(super) struct ValidRow<'a> {
@@ -67,6 +80,8 @@ pub(super) struct Core<'p> {
     pub inserted: FxHashSet<SessionKey>,
     /// Rows held back until the end of the result because a local time of theirs happens twice.
     pub repeated: Vec<RepeatedHourRow>,
+    /// Stored sessions that rejected rows name: never deleted by this run.
+    pub protected: Protected,
     inserts: Vec<NewSession>,
     updates: Vec<SessionChange>,
     deletes: Vec<i64>,
@@ -88,6 +103,7 @@ impl<'p> Core<'p> {
             stored: FxHashMap::default(),
             inserted: FxHashSet::default(),
             repeated: Vec::new(),
+            protected: Protected::default(),
             inserts: Vec::with_capacity(WRITE_BATCH),
             updates: Vec::new(),
             deletes: Vec::new(),
@@ -127,10 +143,25 @@ impl<'p> Core<'p> {
             }
             Ok(s) => Some(s),
             Err(why) => {
+                let (agent, start) = sessions::named_session(raw, &mut self.zone);
+                self.protect(agent, start);
                 self.reject(no, raw, why);
                 None
             }
         }
+    }
+
+    /// Keeps the stored session a rejected row names (agent and start), or every stored session of the
+    /// window of its agent when its start cannot be read: a row that cannot be read never deletes.
+    pub fn protect(&mut self, agent: Option<&str>, start: Option<NaiveDateTime>) {
+        let Some(agent) = agent.and_then(|a| self.names.agents.get(a)) else {
+            return; // no agent ID, or one never stored: nothing stored to keep
+        };
+        let agent = self.names.agents.id(agent);
+        match start {
+            Some(t) => self.protected.keys.insert(SessionKey::new(t, agent)),
+            None => self.protected.agents.insert(agent),
+        };
     }
 
     /// The change key of a row (incremental systems), kept for the watermark.
@@ -210,10 +241,6 @@ impl<'p> Core<'p> {
 
     pub fn delete(&mut self, id: i64) {
         self.deletes.push(id);
-    }
-
-    pub fn deletes_waiting(&self) -> usize {
-        self.deletes.len()
     }
 
     /// Queues the writes gathered so far: each kind once it fills a statement, or all of them.
@@ -344,7 +371,11 @@ impl Core<'_> {
                     raw,
                     s,
                 }),
-                Err(why) => self.reject(r.row_no, &raw, why),
+                Err(why) => {
+                    // Its start has two readings: keep every stored session of the agent.
+                    self.protect(Some(&r.agent_id), None);
+                    self.reject(r.row_no, &raw, why)
+                }
             }
         }
         self.merge_keyed(queue, valid)?;

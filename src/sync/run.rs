@@ -138,6 +138,34 @@ pub fn stored_watermark(
         })
 }
 
+/// A run in which every row was rejected fails (nothing it did is kept but its run row): the result is
+/// not what the SQL file is meant to return (columns in another order, a change key not filled in yet, a
+/// WHERE clause that no longer fits), and its rows must not stand for the source.
+pub(super) fn every_row_rejected(plan: &Plan<'_>, m: &Merged) -> Option<anyhow::Error> {
+    let c = &m.counts;
+    if c.read == 0 || c.rejected < c.read {
+        return None;
+    }
+    let reasons: Vec<String> = m
+        .rejected_sample
+        .iter()
+        .take(3)
+        .map(|r| format!("row {} {}: {}", r.source_row, r.field, r.reason))
+        .collect();
+    let sql_file = match (plan.mode, &plan.system.incremental) {
+        (Mode::Changes, Some(inc)) => inc.query.path(),
+        _ => plan.system.query.path(),
+    };
+    Some(anyhow::anyhow!(
+        "system {:?}: every row of {} was rejected ({} of {}), so nothing was written: check what the query returns (sql/sources/README.md). First reasons: {}",
+        plan.system.name,
+        sql_file.display(),
+        c.rejected,
+        c.read,
+        reasons.join("; ")
+    ))
+}
+
 /// Records what the merge did, in its transaction: first/last-seen times, the watermark, the run's row.
 pub(super) fn record(
     ops: &mut (dyn WfmOps + Send),

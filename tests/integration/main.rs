@@ -851,3 +851,74 @@ on_both_stores!(
         );
     }
 );
+
+on_both_stores!(a_rejected_row_never_deletes_what_is_stored, |kind| {
+    // Given a day synced
+    let store = TestStore::new(kind);
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&january_day());
+    let system = source.system("paris", PARIS, WindowParameters::Literal);
+    store.sync(&system, day("2026-01-15")).unwrap();
+    let view = store.view();
+
+    // When one row's end becomes unreadable, and another row's start too
+    source.execute(
+        "UPDATE acd_agent_states SET ended_at = '2026-01-15 25:99:00' WHERE agent_id = '1002' AND started_at = '2026-01-15 09:00:00'",
+    );
+    source.execute(
+        "UPDATE acd_agent_states SET started_at = '2026-01-15 10:00:99' WHERE agent_id = '1001' AND activity_code = 'BREAK'",
+    );
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then both rows are rejected and kept in rejected_rows, and every stored session is as it was
+    assert_eq!((r.counts.rejected, r.counts.deleted), (2, 0));
+    assert_eq!(store.view(), view);
+    assert_eq!(
+        store.count("SELECT COUNT(*) FROM rejected_rows WHERE field IN ('ended_at', 'started_at')"),
+        2
+    );
+
+    // And once the source is fixed, a sync changes nothing
+    source.set_rows(&january_day());
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+    assert_eq!((r.counts.unchanged, r.counts.deleted), (6, 0));
+    assert_eq!(store.view(), view);
+});
+
+on_both_stores!(
+    a_run_in_which_every_row_is_rejected_fails_and_writes_nothing,
+    |kind| {
+        // Given a day synced
+        let store = TestStore::new(kind);
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&january_day());
+        let system = source.system("paris", PARIS, WindowParameters::Literal);
+        store.sync(&system, day("2026-01-15")).unwrap();
+        let view = store.view();
+
+        // When the query's columns come in the wrong order (start first)
+        let wrong = source.system_with_sql(
+            "paris",
+            PARIS,
+            WindowParameters::Literal,
+            "SELECT started_at, agent_id, activity_code, ended_at FROM acd_agent_states \
+         WHERE started_at >= {lookback_start} AND started_at < {window_end} \
+           AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start}) \
+         ORDER BY started_at",
+        );
+        let err = format!("{:#}", store.sync(&wrong, day("2026-01-15")).unwrap_err());
+
+        // Then the run fails naming the file and the first reasons, the stored sessions are as they were, and
+        // only the run's row records it
+        assert!(
+            err.contains("every row of test.sql was rejected (6 of 6)") && err.contains("row 1 "),
+            "{err}"
+        );
+        assert_eq!(store.view(), view);
+        assert_eq!(store.count("SELECT COUNT(*) FROM rejected_rows"), 0);
+        assert_eq!(
+        store.count("SELECT COUNT(*) FROM import_runs WHERE status = 'failed' AND error LIKE '%every row%'"),
+        1
+    );
+    }
+);
