@@ -197,6 +197,14 @@ pub fn validate_in<'a>(
             (Some(t), r)
         }
     };
+    // A start the clocks jumped over, read with the offset before the change, may fall after an end read
+    // after it (`02:30` → `03:10`): then the start is read with the offset after the change.
+    let started_at = match (started, ended_at) {
+        (SourceTime::Local(l), Some(end)) if end < started_at && time::in_gap(zone.tz(), l) => {
+            time::gap_reading(zone.tz(), l, time::Side::After)
+        }
+        _ => started_at,
+    };
     let (started_at, ended_at) = checked_times(started_at, ended_at)?;
     Ok(SourceSession {
         agent_id,

@@ -6,8 +6,10 @@
 //! - a bare number (`1774746000` or `1774746000.250`) is Unix epoch seconds, an instant;
 //! - a local time that occurs twice (clocks go back) is read as its first occurrence, except that the end of
 //!   a session which would then fall before its start is read as the second occurrence;
-//! - a local time that never occurs (clocks go forward) is read as the instant the clocks changed
-//!   (02:30 on 2026-03-29 in Europe/Paris is 03:00 CEST, 01:00 UTC), so the order of a source's times is kept.
+//! - a local time that never occurs (clocks go forward) is read with the offset in force before the change
+//!   (RFC 5545 §3.3.5, as PostgreSQL and Python's zoneinfo do): 02:10 on 2026-03-29 in Europe/Paris is
+//!   01:10 UTC; except that the start of a session whose end would then fall before it is read with the
+//!   offset after the change (`02:30` → `03:10` is 00:30 → 01:10 UTC), so that no row is rejected for it.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone};
 use chrono_tz::Tz;
@@ -169,8 +171,35 @@ pub fn local_to_utc_noting_repeats(
             Fold::NotBefore(start) if first.naive_utc() < start => (second.naive_utc(), true),
             _ => (first.naive_utc(), true),
         },
-        LocalResult::None => (gap_transition(tz, local), false),
+        LocalResult::None => (gap_reading(tz, local, Side::Before), false),
     }
+}
+
+/// Which offset reads a local time that never happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The offset in force before the clocks went forward (the rule).
+    Before,
+    /// The offset after (for a start whose end would fall before it).
+    After,
+}
+
+/// `local`, a time the clocks jumped over, read with the offset on `side` of the change.
+pub fn gap_reading(tz: Tz, local: NaiveDateTime, side: Side) -> NaiveDateTime {
+    // Zones do not change twice within a day: a day away is on the wanted side.
+    let probe = match side {
+        Side::Before => local - Duration::days(1),
+        Side::After => local + Duration::days(1),
+    };
+    local
+        - Duration::seconds(i64::from(
+            tz.offset_from_utc_datetime(&probe).fix().local_minus_utc(),
+        ))
+}
+
+/// Whether `local` is a time the clocks jumped over in `tz`.
+pub fn in_gap(tz: Tz, local: NaiveDateTime) -> bool {
+    matches!(tz.from_local_datetime(&local), chrono::LocalResult::None)
 }
 
 /// The two readings of a local time in a repeated hour, or `None` if it happens once.
@@ -181,41 +210,6 @@ pub fn both_readings(tz: Tz, local: NaiveDateTime) -> Option<(NaiveDateTime, Nai
         }
         _ => None,
     }
-}
-
-/// The instant the clocks jumped over `local`: the first whole second whose wall time is not before it.
-fn gap_transition(tz: Tz, local: NaiveDateTime) -> NaiveDateTime {
-    let at = |secs: i64| {
-        DateTime::from_timestamp(secs, 0)
-            .expect("in range")
-            .naive_utc()
-    };
-    let wall = |secs: i64| {
-        at(secs)
-            + Duration::seconds(i64::from(
-                tz.offset_from_utc_datetime(&at(secs))
-                    .fix()
-                    .local_minus_utc(),
-            ))
-    };
-    // Offsets a day after and before (zones do not change twice in a day) bound the jump.
-    let offset_near = |days: i64| {
-        let probe = local + Duration::days(days);
-        i64::from(tz.offset_from_utc_datetime(&probe).fix().local_minus_utc())
-    };
-    let local_secs = local.and_utc().timestamp();
-    let mut lo = local_secs - offset_near(1) - 1;
-    let mut hi = local_secs - offset_near(-1) + 1;
-    // Invariant: wall time at lo is before `local`, at hi it is not.
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if wall(mid) < local {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    at(hi)
 }
 
 /// A source time to UTC, and whether it was a local time in a repeated hour.
@@ -374,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn paris_spring_gap_reads_as_the_moment_the_clocks_changed() {
+    fn paris_spring_gap_reads_with_the_offset_before_the_change() {
         let tz: Tz = "Europe/Paris".parse().unwrap();
         assert_eq!(
             local_to_utc(tz, dt("2026-03-29 01:59:59"), Fold::First),
@@ -385,8 +379,28 @@ mod tests {
             dt("2026-03-29 01:00:00")
         );
         assert_eq!(
+            local_to_utc(tz, dt("2026-03-29 02:10:00"), Fold::First),
+            dt("2026-03-29 01:10:00")
+        );
+        assert_eq!(
             local_to_utc(tz, dt("2026-03-29 02:30:00"), Fold::First),
-            dt("2026-03-29 01:00:00")
+            dt("2026-03-29 01:30:00")
+        );
+        assert!(in_gap(tz, dt("2026-03-29 02:30:00")));
+        assert_eq!(
+            gap_reading(tz, dt("2026-03-29 02:30:00"), Side::After),
+            dt("2026-03-29 00:30:00")
+        );
+        // Lord Howe moves by 30 minutes, Havana at midnight.
+        let lord_howe: Tz = "Australia/Lord_Howe".parse().unwrap();
+        assert_eq!(
+            local_to_utc(lord_howe, dt("2026-10-04 02:10:00"), Fold::First),
+            dt("2026-10-03 15:40:00")
+        );
+        let havana: Tz = "America/Havana".parse().unwrap();
+        assert_eq!(
+            local_to_utc(havana, dt("2026-03-08 00:00:00"), Fold::First),
+            dt("2026-03-08 05:00:00")
         );
         assert_eq!(
             local_to_utc(tz, dt("2026-03-29 03:00:00"), Fold::First),

@@ -44,13 +44,26 @@ impl RepeatedHourRow {
     }
 }
 
-/// The UTC spans of `bounds` (with its lookback) in which local times happen twice, in order.
+/// The UTC spans of `bounds` (with its lookback) around a change of offset, in order: where local times
+/// happen twice (clocks going back), and where the times the clocks jumped over may be read (with the
+/// offset before the change, or after it for a start whose end would precede it), over which the UTC order
+/// of wall times is not the wall order. Rows and stored sessions that start there are merged by key at the
+/// end of the result, not in the stream.
 pub(super) fn repeated_spans(tz: Tz, bounds: &Bounds) -> Vec<(i64, i64)> {
+    use sessions::time::{both_readings, gap_reading, in_gap, Side};
     let step = Duration::minutes(15);
     let mut spans: Vec<(i64, i64)> = Vec::new();
     let mut t = bounds.lookback_start - Duration::hours(3);
     while t < bounds.end + Duration::hours(3) {
-        if let Some((first, second)) = sessions::time::both_readings(tz, t) {
+        let readings = match both_readings(tz, t) {
+            Some(both) => Some(both),
+            None if in_gap(tz, t) => Some((
+                gap_reading(tz, t, Side::After),
+                gap_reading(tz, t, Side::Before),
+            )),
+            None => None,
+        };
+        if let Some((first, second)) = readings {
             let (a, b) = (micros(first), micros(second + step));
             match spans.last_mut() {
                 Some(last) if a <= last.1 => last.1 = last.1.max(b),

@@ -922,3 +922,77 @@ on_both_stores!(
     );
     }
 );
+
+on_both_stores!(
+    times_the_spring_change_skipped_keep_their_states_apart,
+    |kind| {
+        // Given states written in Paris wall time through the hour 2026-03-29 skipped (02:00 -> 03:00)
+        let store = TestStore::new(kind);
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&[
+            row(
+                "7",
+                None,
+                "2026-03-29 01:50:00",
+                Some("2026-03-29 02:10:00"),
+            ),
+            row(
+                "7",
+                Some("BREAK"),
+                "2026-03-29 02:10:00",
+                Some("2026-03-29 02:25:00"),
+            ),
+            row(
+                "7",
+                None,
+                "2026-03-29 02:25:00",
+                Some("2026-03-29 03:40:00"),
+            ),
+            row(
+                "8",
+                Some("CALL"),
+                "2026-03-29 02:30:00",
+                Some("2026-03-29 03:10:00"),
+            ),
+        ]);
+        let system = source.system("paris", PARIS, WindowParameters::Literal);
+
+        // When the day is synced
+        let r = store.sync(&system, day("2026-03-29")).unwrap();
+
+        // Then every row is imported, a time of the gap read with the offset before the change (02:10 is
+        // 01:10 UTC), and a start of the gap whose end would precede it with the offset after (02:30 -> 00:30)
+        assert_eq!((r.counts.inserted, r.counts.rejected), (4, 0));
+        let times: Vec<(String, NaiveDateTimePair)> = store
+            .view()
+            .into_iter()
+            .map(|v| (v.agent, (v.started_at, v.ended_at.unwrap())))
+            .collect();
+        assert_eq!(
+            times,
+            [
+                (
+                    "7".into(),
+                    (t("2026-03-29 00:50:00"), t("2026-03-29 01:10:00"))
+                ),
+                (
+                    "7".into(),
+                    (t("2026-03-29 01:10:00"), t("2026-03-29 01:25:00"))
+                ),
+                (
+                    "7".into(),
+                    (t("2026-03-29 01:25:00"), t("2026-03-29 01:40:00"))
+                ),
+                (
+                    "8".into(),
+                    (t("2026-03-29 00:30:00"), t("2026-03-29 01:10:00"))
+                ),
+            ]
+        );
+        // And a re-run writes nothing
+        let again = store.sync(&system, day("2026-03-29")).unwrap();
+        assert_eq!((again.counts.unchanged, again.counts.inserted), (4, 0));
+    }
+);
+
+type NaiveDateTimePair = (chrono::NaiveDateTime, chrono::NaiveDateTime);
