@@ -53,15 +53,24 @@ pub enum Placeholder {
     WindowStart,
     WindowEnd,
     LookbackStart,
+    /// The same bounds as instants (UTC, written with `+00:00`), for columns that hold instants
+    /// (`timestamptz`): exactly acdsync's own bounds, in every zone, at a midnight that happens twice or
+    /// never.
+    WindowStartUtc,
+    WindowEndUtc,
+    LookbackStartUtc,
     /// The change key a changes query reads after (incremental mode).
     Watermark,
 }
 
 impl Placeholder {
-    const ALL: [Placeholder; 4] = [
+    const ALL: [Placeholder; 7] = [
         Placeholder::WindowStart,
         Placeholder::WindowEnd,
         Placeholder::LookbackStart,
+        Placeholder::WindowStartUtc,
+        Placeholder::WindowEndUtc,
+        Placeholder::LookbackStartUtc,
         Placeholder::Watermark,
     ];
 
@@ -70,6 +79,9 @@ impl Placeholder {
             Placeholder::WindowStart => "window_start",
             Placeholder::WindowEnd => "window_end",
             Placeholder::LookbackStart => "lookback_start",
+            Placeholder::WindowStartUtc => "window_start_utc",
+            Placeholder::WindowEndUtc => "window_end_utc",
+            Placeholder::LookbackStartUtc => "lookback_start_utc",
             Placeholder::Watermark => "watermark",
         }
     }
@@ -202,7 +214,7 @@ impl SourceQuery {
                         {
                             let p = Placeholder::ALL.into_iter().find(|p| p.name() == w).ok_or_else(|| {
                                 QueryFileError(format!(
-                                    "sql_file {} line {}: unknown placeholder {{{w}}}; known are {{window_start}}, {{window_end}}, {{lookback_start}}, {{watermark}}",
+                                    "sql_file {} line {}: unknown placeholder {{{w}}}; known are {{window_start}}, {{window_end}}, {{lookback_start}}, the same with _utc, {{watermark}}",
                                     path.display(),
                                     line_of(i)
                                 ))
@@ -242,21 +254,27 @@ impl SourceQuery {
     /// The query, if it uses the placeholders a query of `kind` needs and no other kind's.
     fn checked(self, kind: QueryKind) -> Result<SourceQuery, QueryFileError> {
         let (q, path) = (&self, self.path.display());
-        let (required, why): (&[Placeholder], &str) = match kind {
+        use Placeholder as P;
+        // Each required bound, as local time or as an instant.
+        let (required, why): (&[(P, P)], &str) = match kind {
             QueryKind::Window => (
-                &[Placeholder::WindowStart, Placeholder::WindowEnd],
+                &[
+                    (P::WindowStart, P::WindowStartUtc),
+                    (P::WindowEnd, P::WindowEndUtc),
+                ],
                 "so that it reads only the window being synced",
             ),
             QueryKind::Changes => (
-                &[Placeholder::Watermark],
+                &[(P::Watermark, P::Watermark)],
                 "so that it reads only what changed since the last run",
             ),
         };
-        for p in required {
-            if !q.uses(*p) {
+        for (local, utc) in required {
+            if !q.uses(*local) && !q.uses(*utc) {
                 return Err(QueryFileError(format!(
-                    "sql_file {path}: the query must use {{{}}} {why}",
-                    p.name()
+                    "sql_file {path}: the query must use {{{}}} (or {{{}}}) {why}",
+                    local.name(),
+                    utc.name()
                 )));
             }
         }
@@ -310,12 +328,26 @@ impl SourceQuery {
                     }
                 }
                 Piece::Param(p) => {
-                    let t = match p {
-                        Placeholder::WindowStart => window.local.start,
-                        Placeholder::WindowEnd => window.local.end,
-                        Placeholder::LookbackStart => window.local.lookback_start,
+                    let (t, instant) = match p {
+                        Placeholder::WindowStart => (window.local.start, false),
+                        Placeholder::WindowEnd => (window.local.end, false),
+                        Placeholder::LookbackStart => (window.local.lookback_start, false),
+                        Placeholder::WindowStartUtc => (window.utc.start, true),
+                        Placeholder::WindowEndUtc => (window.utc.end, true),
+                        Placeholder::LookbackStartUtc => (window.utc.lookback_start, true),
                         Placeholder::Watermark => unreachable!("matched above"),
                     };
+                    if instant {
+                        let text = t.format("%Y-%m-%d %H:%M:%S+00:00").to_string();
+                        match mode {
+                            WindowParameters::Bound => {
+                                sql.push('?');
+                                params.push(odbc_instant(text));
+                            }
+                            WindowParameters::Literal => sql.push_str(&format!("'{text}'")),
+                        }
+                        continue;
+                    }
                     match mode {
                         WindowParameters::Bound => {
                             sql.push('?');
@@ -344,10 +376,23 @@ fn odbc_watermark(w: Watermark) -> WindowParameter {
             value: VarCharBox::from_string(i.to_string()),
             data_type: DataType::BigInt,
         },
-        Watermark::Timestamp(..) => WithDataType {
+        // An instant goes as text with its offset, which the server reads as that instant: as SQL
+        // TIMESTAMP, psqlODBC would drop the offset and the server read the time in its own TimeZone.
+        Watermark::Timestamp(_, true) => odbc_instant(w.to_string()),
+        Watermark::Timestamp(_, false) => WithDataType {
             value: VarCharBox::from_string(w.to_string()),
             data_type: DataType::Timestamp { precision: 6 },
         },
+    }
+}
+
+/// An instant, `YYYY-MM-DD HH:MM:SS[.ffffff]+00:00`, bound as text.
+fn odbc_instant(text: String) -> WindowParameter {
+    WithDataType {
+        data_type: DataType::Varchar {
+            length: std::num::NonZeroUsize::new(text.len()),
+        },
+        value: VarCharBox::from_string(text),
     }
 }
 

@@ -468,3 +468,68 @@ on_both_stores!(
         );
     }
 );
+
+/// An incremental system whose change key is a `timestamptz` set by the source server's clock, the source
+/// database's TimeZone set to `zone`.
+fn timestamp_watermark_source(
+    zone: &str,
+) -> (TestStore, Source, acdsync::config::ExternalSystemConfig) {
+    let store = TestStore::new(StoreKind::Sqlite);
+    let source = Source::new(SourceKind::Postgres);
+    source.execute(&format!(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET timezone = %L', current_database(), '{zone}'); END $$"
+    ));
+    source.execute(
+        "ALTER TABLE acd_agent_states ADD COLUMN changed_at timestamptz NOT NULL DEFAULT clock_timestamp()",
+    );
+    let window_sql =
+        "SELECT agent_id, activity_code, started_at, ended_at, CAST(changed_at AS text) FROM acd_agent_states \
+         WHERE started_at >= {lookback_start} AND started_at < {window_end} \
+           AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start}) \
+         ORDER BY started_at";
+    let changes_sql =
+        "SELECT agent_id, activity_code, started_at, ended_at, CAST(changed_at AS text) FROM acd_agent_states \
+         WHERE changed_at > {watermark}";
+    let changes = SourceQuery::parse(
+        std::path::Path::new("changes.sql"),
+        changes_sql,
+        QueryKind::Changes,
+    )
+    .unwrap();
+    let system = source
+        .system_with_sql("ts", PARIS, WindowParameters::Bound, window_sql)
+        .with_incremental(changes, WatermarkKind::Timestamp, Duration::from_secs(3600));
+    (store, source, system)
+}
+
+#[test]
+fn a_timestamp_watermark_reads_each_change_once_whatever_the_source_servers_time_zone() {
+    for zone in ["America/New_York", "Asia/Tokyo"] {
+        // Given a full sync that set the watermark from the source's change timestamps
+        let (store, source, system) = timestamp_watermark_source(zone);
+        let today = sync::Days::today(chrono_tz::Europe::Paris)
+            .first
+            .to_string();
+        insert(&source, &day_rows(&today, 3, 8, false));
+        let first = run(&store, &system, Target::Today);
+        assert_eq!(first.mode, Mode::Full);
+        assert!(
+            first
+                .watermark
+                .as_deref()
+                .is_some_and(|w| w.ends_with("+00:00")),
+            "{first:?}"
+        );
+
+        // When one row changes afterwards and a changes run follows
+        source.execute(
+            "UPDATE acd_agent_states SET activity_code = 'LATE', changed_at = clock_timestamp() \
+                        WHERE started_at = (SELECT min(started_at) FROM acd_agent_states)",
+        );
+        let r = run(&store, &system, Target::Today);
+
+        // Then it reads exactly that row (not nothing west of UTC, not the day east of it), and stores it
+        assert_eq!(r.mode, Mode::Changes);
+        assert_eq!((r.counts.read, r.counts.updated), (1, 1), "{zone}");
+    }
+}

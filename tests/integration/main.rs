@@ -727,8 +727,18 @@ fn numeric_agent_ids_padded_codes_and_fractions_read_through_psqlodbc() {
     );
 }
 
-/// A source whose columns are instants (PostgreSQL timestamptz): the bounds are turned into instants of the
-/// system's zone in the SQL and the times selected as text with their offset, as sql/sources/README.md shows.
+/// The query sql/sources/README.md documents for columns that hold instants (PostgreSQL timestamptz): the
+/// window's bounds as instants (`{…_utc}`), the times selected as text with their offset.
+const TIMESTAMPTZ_SQL: &str =
+    "SELECT agent_id, activity_code, CAST(started_at AS text), CAST(ended_at AS text) \
+     FROM acd_agent_states \
+     WHERE started_at >= CAST({lookback_start_utc} AS timestamptz) \
+       AND started_at < CAST({window_end_utc} AS timestamptz) \
+       AND (started_at >= CAST({window_start_utc} AS timestamptz) \
+            OR ended_at IS NULL OR ended_at >= CAST({window_start_utc} AS timestamptz)) \
+     ORDER BY started_at";
+
+/// A source whose columns are instants (PostgreSQL timestamptz), read with the documented query.
 fn timestamptz_source(mode: WindowParameters) {
     let store = TestStore::new(StoreKind::Sqlite);
     let source = Source::new(SourceKind::Postgres);
@@ -741,12 +751,7 @@ fn timestamptz_source(mode: WindowParameters) {
          ('2', NULL, '2026-01-15 23:30:00+01', NULL)",
     );
     // psqlODBC returns a timestamptz as the session zone's wall time without its offset: select it as text.
-    let sql = "SELECT agent_id, activity_code, CAST(started_at AS text), CAST(ended_at AS text) FROM acd_agent_states \
-               WHERE started_at >= CAST({lookback_start} AS timestamp) AT TIME ZONE 'Europe/Paris' \
-                 AND started_at < CAST({window_end} AS timestamp) AT TIME ZONE 'Europe/Paris' \
-                 AND (started_at >= CAST({window_start} AS timestamp) AT TIME ZONE 'Europe/Paris' \
-                      OR ended_at IS NULL OR ended_at >= CAST({window_start} AS timestamp) AT TIME ZONE 'Europe/Paris') \
-               ORDER BY started_at";
+    let sql = TIMESTAMPTZ_SQL;
     let system = source.system_with_sql("tz", PARIS, mode, sql);
 
     let r = store.sync(&system, day("2026-01-15")).unwrap();
@@ -996,3 +1001,94 @@ on_both_stores!(
 );
 
 type NaiveDateTimePair = (chrono::NaiveDateTime, chrono::NaiveDateTime);
+
+/// Sessions around a local midnight that happens twice (the clocks go back at 01:00 to 00:00), read with
+/// the documented timestamptz query: `midnight` is the first reading of that midnight, in UTC.
+fn an_ambiguous_midnight_is_read_once(kind: StoreKind, zone: &str, date: &str, midnight: &str) {
+    let store = TestStore::new(kind);
+    let source = Source::new(SourceKind::Postgres);
+    source.execute("DROP TABLE acd_agent_states");
+    source.execute("CREATE TABLE acd_agent_states (agent_id text, activity_code text, started_at timestamptz, ended_at timestamptz)");
+    let m = t(midnight);
+    let at = |minutes: i64| format!("{}+00", m + chrono::Duration::minutes(minutes));
+    source.execute(&format!(
+        "INSERT INTO acd_agent_states VALUES ('a', NULL, '{}', '{}'), ('b', 'BREAK', '{}', '{}'), ('c', NULL, '{}', NULL)",
+        at(-30), at(20), at(40), at(70), at(80)
+    ));
+    let system = source.system_with_sql("tz", zone, WindowParameters::Bound, TIMESTAMPTZ_SQL);
+    let (before, the_day) = (day(date).first - chrono::Duration::days(1), day(date));
+
+    // When the day before and the day are synced
+    let first = store
+        .sync(&system, acdsync::sync::Days::one(before))
+        .unwrap();
+    let second = store.sync(&system, the_day).unwrap();
+
+    // Then each session is stored once, at its instant, and no row is rejected
+    assert_eq!(
+        (first.counts.rejected, second.counts.rejected),
+        (0, 0),
+        "{zone}"
+    );
+    let got: Vec<(String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> = store
+        .view()
+        .into_iter()
+        .map(|v| (v.agent, v.started_at, v.ended_at))
+        .collect();
+    let min = |n: i64| m + chrono::Duration::minutes(n);
+    assert_eq!(
+        got,
+        [
+            ("a".into(), min(-30), Some(min(20))),
+            ("b".into(), min(40), Some(min(70))),
+            ("c".into(), min(80), None),
+        ],
+        "{zone}"
+    );
+
+    // And when the open session closes, the day's sync updates it and deletes nothing; the day before's
+    // sync changes nothing
+    source.execute(&format!(
+        "UPDATE acd_agent_states SET ended_at = '{}' WHERE agent_id = 'c'",
+        at(200)
+    ));
+    let again = store.sync(&system, the_day).unwrap();
+    assert_eq!(
+        (again.counts.updated, again.counts.deleted),
+        (1, 0),
+        "{zone}"
+    );
+    let back = store
+        .sync(&system, acdsync::sync::Days::one(before))
+        .unwrap();
+    assert_eq!(
+        (
+            back.counts.inserted,
+            back.counts.updated,
+            back.counts.deleted
+        ),
+        (0, 0, 0),
+        "{zone}"
+    );
+    assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 3);
+}
+
+on_both_stores!(
+    the_documented_timestamptz_query_agrees_at_an_ambiguous_midnight,
+    |kind| {
+        // Atlantic/Azores, 2026-10-25: 01:00 (UTC+0) becomes 00:00 (UTC-1); America/Havana, 2026-11-01: 01:00
+        // (UTC-4) becomes 00:00 (UTC-5)
+        an_ambiguous_midnight_is_read_once(
+            kind,
+            "Atlantic/Azores",
+            "2026-10-25",
+            "2026-10-25 00:00:00",
+        );
+        an_ambiguous_midnight_is_read_once(
+            kind,
+            "America/Havana",
+            "2026-11-01",
+            "2026-11-01 04:00:00",
+        );
+    }
+);
