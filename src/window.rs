@@ -71,6 +71,22 @@ impl Window {
         }
     }
 
+    /// The window reaching back to the instant `t` (an open session stored that long ago), if `t` is
+    /// before its lookback: the query then returns that session's row, and a sync whose window holds its
+    /// end closes it, however long ago it started. The local lookback is `t`'s wall time; the UTC one is
+    /// that wall time's first reading, so that every row the query returns is inside the window.
+    pub fn reaching_back_to(self, tz: Tz, t: NaiveDateTime) -> Window {
+        if t >= self.utc.lookback_start {
+            return self;
+        }
+        let wall = t.and_utc().with_timezone(&tz).naive_local();
+        let wall = wall - Duration::nanoseconds(i64::from(wall.and_utc().timestamp_subsec_nanos()));
+        let mut w = self;
+        w.local.lookback_start = wall;
+        w.utc.lookback_start = sessions::local_to_utc(tz, wall, Fold::First).min(t);
+        w
+    }
+
     /// Why a session is not one the window's query should have returned, if it is not.
     pub fn outside(&self, s: &SourceSession<'_>) -> Option<Rejection> {
         let reason = if s.started_at >= self.utc.end {
@@ -103,6 +119,17 @@ mod tests {
         assert_eq!(spring.local.lookback_start, at("2026-03-28 00:00"));
         let autumn = Window::new(paris, Days::one(at("2026-10-25 00:00").date()), 24);
         assert_eq!(autumn.utc.end - autumn.utc.start, Duration::hours(25));
+    }
+
+    #[test]
+    fn a_window_reaches_back_to_an_old_open_session_and_no_further() {
+        let paris = chrono_tz::Europe::Paris;
+        let w = Window::new(paris, Days::one(at("2026-01-16 00:00").date()), 24);
+        let back = w.reaching_back_to(paris, at("2026-01-13 19:00"));
+        assert_eq!(back.local.lookback_start, at("2026-01-13 20:00"));
+        assert_eq!(back.utc.lookback_start, at("2026-01-13 19:00"));
+        assert_eq!((back.utc.start, back.utc.end), (w.utc.start, w.utc.end));
+        assert_eq!(w.reaching_back_to(paris, at("2026-01-15 12:00")), w);
     }
 
     #[test]

@@ -296,6 +296,15 @@ impl Store {
         })
     }
 
+    /// The start of the oldest session of the system stored open that starts before `before`.
+    pub fn oldest_open_before(
+        &mut self,
+        system_id: i64,
+        before: NaiveDateTime,
+    ) -> anyhow::Result<Option<NaiveDateTime>> {
+        Ok(self.ops().oldest_open_before(system_id, before)?)
+    }
+
     /// Writes the `import_runs` row of a run starting now, and returns its id.
     pub fn start_run(&mut self, run: &models::NewImportRun) -> anyhow::Result<i64> {
         Ok(self.ops().start_run(run)?)

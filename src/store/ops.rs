@@ -16,6 +16,12 @@ pub trait WfmOps {
     /// The id and stored time zone of the external system `name`, created with `time_zone` if new.
     fn register_system(&mut self, name: &str, time_zone: &str) -> QueryResult<(i64, String)>;
     fn set_time_zone(&mut self, system_id: i64, time_zone: &str) -> QueryResult<()>;
+    /// The start of the oldest session of the system stored open that starts before `before`.
+    fn oldest_open_before(
+        &mut self,
+        system_id: i64,
+        before: NaiveDateTime,
+    ) -> QueryResult<Option<NaiveDateTime>>;
     /// How many sessions of the system are stored.
     fn count_sessions(&mut self, system_id: i64) -> QueryResult<i64>;
     /// Marks `running` runs of the system as `abandoned` (called under the run lock: nobody runs them).

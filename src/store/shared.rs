@@ -55,6 +55,20 @@ macro_rules! shared_ops {
                 .map(drop)
         }
 
+        fn oldest_open_before(
+            &mut self,
+            system_id: i64,
+            before: NaiveDateTime,
+        ) -> QueryResult<Option<NaiveDateTime>> {
+            use agent_sessions::dsl as s;
+            s::agent_sessions
+                .filter(s::external_system_id.eq(system_id))
+                .filter(s::ended_at.is_null())
+                .filter(s::started_at.lt(before))
+                .select(diesel::dsl::min(s::started_at))
+                .first(self)
+        }
+
         fn count_sessions(&mut self, system_id: i64) -> QueryResult<i64> {
             use agent_sessions::dsl as s;
             s::agent_sessions

@@ -68,6 +68,18 @@ pub fn sync(
         facts.last_full_sync,
         started_at,
     );
+    // A full sync reaches back to the oldest session stored open before its lookback, so that the first
+    // sync whose window holds its end closes it.
+    let window = match mode {
+        Mode::Full => match store
+            .oldest_open_before(facts.system_id, window.utc.lookback_start)
+            .with_context(recording)?
+        {
+            Some(t) => window.reaching_back_to(system.time_zone, t),
+            None => window,
+        },
+        Mode::Changes => window,
+    };
     let run_id = store
         .start_run(&NewImportRun {
             external_system_id: facts.system_id,

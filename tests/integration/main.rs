@@ -1092,3 +1092,38 @@ on_both_stores!(
         );
     }
 );
+
+on_both_stores!(
+    a_session_open_across_two_midnights_is_closed_by_the_sync_of_its_end,
+    |kind| {
+        // Given a system in UTC (max_session_hours 24) and an agent logged in since the evening of the 14th,
+        // synced on the 14th and the 15th while still open
+        let store = TestStore::new(kind);
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&[row("n", None, "2026-01-14 20:00:00", None)]);
+        let system = source.system("utc", "UTC", WindowParameters::Literal);
+        store.sync(&system, day("2026-01-14")).unwrap();
+        store.sync(&system, day("2026-01-15")).unwrap();
+
+        // When the source closes it at 02:00 on the 16th, and the 16th is synced
+        source.set_rows(&[row(
+            "n",
+            None,
+            "2026-01-14 20:00:00",
+            Some("2026-01-16 02:00:00"),
+        )]);
+        let r = store.sync(&system, day("2026-01-16")).unwrap();
+
+        // Then that sync closes it, more than max_session_hours after it began
+        assert_eq!(
+            (r.counts.updated, r.counts.rejected, r.counts.inserted),
+            (1, 0, 0)
+        );
+        let v = store.view();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].ended_at, Some(t("2026-01-16 02:00:00")));
+        // And the next day's sync has nothing to do with it
+        let next = store.sync(&system, day("2026-01-17")).unwrap();
+        assert_eq!((next.counts.read, next.stale_open), (0, 0));
+    }
+);
