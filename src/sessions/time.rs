@@ -197,6 +197,13 @@ pub fn gap_reading(tz: Tz, local: NaiveDateTime, side: Side) -> NaiveDateTime {
         ))
 }
 
+/// Whether the clocks of `tz` change (DST) within a year of `around`.
+pub fn changes_clocks(tz: Tz, around: NaiveDateTime) -> bool {
+    let offset = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix().local_minus_utc();
+    let first = offset(around);
+    (1..=12).any(|month| offset(around + Duration::days(31 * month)) != first)
+}
+
 /// Whether `local` is a time the clocks jumped over in `tz`.
 pub fn in_gap(tz: Tz, local: NaiveDateTime) -> bool {
     matches!(tz.from_local_datetime(&local), chrono::LocalResult::None)
@@ -365,6 +372,15 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn zones_with_and_without_clock_changes() {
+        let at = dt("2026-06-01 00:00:00");
+        assert!(changes_clocks("Europe/Paris".parse().unwrap(), at));
+        assert!(changes_clocks("America/Santiago".parse().unwrap(), at));
+        assert!(!changes_clocks("UTC".parse().unwrap(), at));
+        assert!(!changes_clocks("Asia/Tokyo".parse().unwrap(), at));
     }
 
     #[test]

@@ -127,6 +127,9 @@ fn run_plan(store: &mut Store, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
     let reader = store.window_reader();
     store.transaction(|ops| {
         let (mut merged, written) = merge(ops, &reader, plan, &mut rows)?;
+        if let Some(e) = run::wall_clock_key(plan, &merged) {
+            return Err(e);
+        }
         if let Some(e) = run::every_row_rejected(plan, &merged) {
             return Err(e);
         }

@@ -8,6 +8,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use super::names::NameBook;
 use super::schedule::Target;
 use crate::config::{ExternalSystemConfig, IncrementalConfig};
+use crate::error::Failure;
 use crate::source::query::Watermark;
 use crate::store::models::{NameKind, RunOutcome, RunStatus};
 use crate::store::WfmOps;
@@ -64,6 +65,8 @@ pub(super) struct Merged {
     pub stale_open: usize,
     pub stale_open_first: Option<NaiveDateTime>,
     pub max_change_key: Option<Watermark>,
+    /// A timestamp change key written as wall time in a zone whose clocks change (the first one read).
+    pub wall_clock_key: Option<String>,
 }
 
 /// One run, decided: which system, which run row, which window, which query.
@@ -164,6 +167,20 @@ pub(super) fn every_row_rejected(plan: &Plan<'_>, m: &Merged) -> Option<anyhow::
         c.read,
         reasons.join("; ")
     ))
+}
+
+/// A timestamp change key written as wall time in a zone whose clocks change goes back in the hour the
+/// clocks go back: changes written then would never be read. Such a run fails as a configuration error.
+pub(super) fn wall_clock_key(plan: &Plan<'_>, m: &Merged) -> Option<anyhow::Error> {
+    let key = m.wall_clock_key.as_ref()?;
+    Some(
+        Failure::Config(format!(
+            "system {:?}: the change key {key:?} is wall time in {}, whose clocks change: it goes back in the hour the clocks go back, and changes written then would never be read. Select it as an instant (a timestamptz as text, with its offset, or epoch seconds) or use an integer key (watermark = \"integer\"); see docs/incremental.md",
+            plan.system.name,
+            plan.system.time_zone.name(),
+        ))
+        .into(),
+    )
 }
 
 /// Records what the merge did, in its transaction: first/last-seen times, the watermark, the run's row.
