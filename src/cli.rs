@@ -219,7 +219,8 @@ fn sync_round(reporter: Reporter, config: &Config, jobs: &[Job<'_>]) -> anyhow::
     Ok(first_failure.unwrap_or(exit::OK))
 }
 
-/// Syncs one system, logs and prints its summary or its failure; a failure gives its exit code.
+/// Syncs one system (and the days its full sync of today reconciles), logs and prints each summary or
+/// failure; a failure gives its exit code.
 fn sync_one(
     reporter: Reporter,
     store: &mut Store,
@@ -230,37 +231,41 @@ fn sync_one(
     let span = tracing::info_span!("sync", system = %system.name, first_day = %days.first, last_day = %days.last);
     let _enter = span.enter();
     let started = std::time::Instant::now();
-    match sync::sync(store, system, target) {
-        Ok(r) => {
-            let c = &r.counts;
-            tracing::info!(
-                run_id = r.run_id,
-                mode = r.mode.name(),
-                read = c.read,
-                inserted = c.inserted,
-                updated = c.updated,
-                deleted = c.deleted,
-                unchanged = c.unchanged,
-                rejected = c.rejected,
-                new_agent_ids = c.new_agent_ids,
-                new_activity_codes = c.new_activity_codes,
-                watermark = r.watermark.as_deref().unwrap_or(""),
-                seconds = started.elapsed().as_secs_f64(),
-                "sync finished"
-            );
-            reporter.out(&report::render(&r));
-            Ok(())
-        }
-        Err(e) => {
-            let what = format!("system {:?}: sync failed, nothing written", system.name);
-            reporter.failure(
-                "sync failed; nothing was written for this system",
-                &what,
-                &e,
-            );
-            Err(crate::error::exit_code(&e))
+    let mut failure = None;
+    for outcome in sync::sync_and_reconcile(store, system, target) {
+        match outcome {
+            Ok(r) => {
+                let c = &r.counts;
+                tracing::info!(
+                    run_id = r.run_id,
+                    mode = r.mode.name(),
+                    first_day = %r.days.first,
+                    read = c.read,
+                    inserted = c.inserted,
+                    updated = c.updated,
+                    deleted = c.deleted,
+                    unchanged = c.unchanged,
+                    rejected = c.rejected,
+                    new_agent_ids = c.new_agent_ids,
+                    new_activity_codes = c.new_activity_codes,
+                    watermark = r.watermark.as_deref().unwrap_or(""),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "sync finished"
+                );
+                reporter.out(&report::render(&r));
+            }
+            Err(e) => {
+                let what = format!("system {:?}: sync failed, nothing written", system.name);
+                reporter.failure(
+                    "sync failed; nothing was written for this system",
+                    &what,
+                    &e,
+                );
+                failure.get_or_insert(crate::error::exit_code(&e));
+            }
         }
     }
+    failure.map_or(Ok(()), Err)
 }
 
 fn demo_command(

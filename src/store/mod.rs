@@ -305,6 +305,26 @@ impl Store {
         Ok(self.ops().oldest_open_before(system_id, before)?)
     }
 
+    /// The local days changes runs of the system `name` wrote to since each day's last full sync.
+    pub fn changed_days(&mut self, name: &str) -> anyhow::Result<Vec<chrono::NaiveDate>> {
+        use schema::external_systems::dsl as s;
+        let id: Option<i64> = match &mut self.conn {
+            Wfm::Postgres(c) => s::external_systems
+                .filter(s::name.eq(name))
+                .select(s::id)
+                .first(c),
+            Wfm::Sqlite(c, _) => s::external_systems
+                .filter(s::name.eq(name))
+                .select(s::id)
+                .first(c),
+        }
+        .optional()?;
+        match id {
+            Some(id) => Ok(self.ops().changed_days(id)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Writes the `import_runs` row of a run starting now, and returns its id.
     pub fn start_run(&mut self, run: &models::NewImportRun) -> anyhow::Result<i64> {
         Ok(self.ops().start_run(run)?)

@@ -2,7 +2,7 @@
 //! (`postgres.rs`, `sqlite.rs`; what Diesel writes the same way for both is in `shared.rs`). A sync holds
 //! a `&mut dyn WfmOps` inside the store's transaction and never learns which backend it talks to.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::QueryResult;
 
 use super::models::*;
@@ -22,6 +22,17 @@ pub trait WfmOps {
         system_id: i64,
         before: NaiveDateTime,
     ) -> QueryResult<Option<NaiveDateTime>>;
+    /// Notes local days a changes run wrote sessions in (see the table `changed_days`).
+    fn mark_changed_days(&mut self, system_id: i64, days: &[NaiveDate]) -> QueryResult<usize>;
+    /// A full sync of `first..=last` read those days again.
+    fn clear_changed_days(
+        &mut self,
+        system_id: i64,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> QueryResult<usize>;
+    /// The days changes runs wrote to since their last full sync, in order.
+    fn changed_days(&mut self, system_id: i64) -> QueryResult<Vec<NaiveDate>>;
     /// How many sessions of the system are stored.
     fn count_sessions(&mut self, system_id: i64) -> QueryResult<i64>;
     /// Marks `running` runs of the system as `abandoned` (called under the run lock: nobody runs them).

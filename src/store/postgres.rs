@@ -1,7 +1,7 @@
 //! `WfmOps` on PostgreSQL: binary COPY for new sessions, set-based `unnest` statements for the rest, and
 //! lookups by key as index probes.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -10,8 +10,8 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
 use super::models::*;
 use super::ops::{WfmOps, PRESENT_ACTIVITY_ID};
 use super::schema::{
-    agent_sessions, external_activity_codes, external_agent_ids, external_systems, import_runs,
-    rejected_rows,
+    agent_sessions, changed_days, external_activity_codes, external_agent_ids, external_systems,
+    import_runs, rejected_rows,
 };
 use super::shared::{ABANDONED, CHUNK};
 use crate::window::Bounds;

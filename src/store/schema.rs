@@ -127,6 +127,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Local days that changes runs wrote to since the day's last full sync (migration 2026-11-29-000001).
+    changed_days (external_system_id, day) {
+        external_system_id -> BigInt,
+        day -> Date,
+    }
+}
+
+diesel::joinable!(changed_days -> external_systems (external_system_id));
 diesel::joinable!(external_activity_codes -> external_systems (external_system_id));
 diesel::joinable!(external_activity_codes -> activities (activity_id));
 diesel::joinable!(external_agent_ids -> external_systems (external_system_id));
@@ -138,6 +147,7 @@ diesel::joinable!(rejected_rows -> import_runs (import_run_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     activities,
+    changed_days,
     employees,
     external_systems,
     external_activity_codes,

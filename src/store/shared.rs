@@ -69,6 +69,45 @@ macro_rules! shared_ops {
                 .first(self)
         }
 
+        fn mark_changed_days(&mut self, system_id: i64, days: &[NaiveDate]) -> QueryResult<usize> {
+            use changed_days::dsl as c;
+            let rows: Vec<_> = days
+                .iter()
+                .map(|d| (c::external_system_id.eq(system_id), c::day.eq(*d)))
+                .collect();
+            let mut n = 0;
+            for chunk in rows.chunks(CHUNK) {
+                n += diesel::insert_into(c::changed_days)
+                    .values(chunk)
+                    .on_conflict_do_nothing()
+                    .execute(self)?;
+            }
+            Ok(n)
+        }
+
+        fn clear_changed_days(
+            &mut self,
+            system_id: i64,
+            first: NaiveDate,
+            last: NaiveDate,
+        ) -> QueryResult<usize> {
+            use changed_days::dsl as c;
+            let days = c::changed_days
+                .filter(c::external_system_id.eq(system_id))
+                .filter(c::day.ge(first))
+                .filter(c::day.le(last));
+            diesel::delete(days).execute(self)
+        }
+
+        fn changed_days(&mut self, system_id: i64) -> QueryResult<Vec<NaiveDate>> {
+            use changed_days::dsl as c;
+            c::changed_days
+                .filter(c::external_system_id.eq(system_id))
+                .select(c::day)
+                .order(c::day)
+                .load(self)
+        }
+
         fn count_sessions(&mut self, system_id: i64) -> QueryResult<i64> {
             use agent_sessions::dsl as s;
             s::agent_sessions

@@ -1,15 +1,15 @@
 //! `WfmOps` on SQLite: multi-row statements and prepared statements in one transaction (in-process, a
 //! statement per row costs no round trip).
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::models::*;
 use super::ops::{WfmOps, PRESENT_ACTIVITY_ID};
 use super::schema::{
-    agent_sessions, external_activity_codes, external_agent_ids, external_systems, import_runs,
-    rejected_rows,
+    agent_sessions, changed_days, external_activity_codes, external_agent_ids, external_systems,
+    import_runs, rejected_rows,
 };
 use super::shared::{ABANDONED, CHUNK};
 use crate::window::Bounds;

@@ -172,7 +172,9 @@ impl<'p> FullMerge<'p> {
         }
         let session = self.core.session_of(agent, code, &v.s);
         match found {
-            Stored::Taken(slot) => self.core.compare(slot, &session),
+            Stored::Taken(slot) => {
+                self.core.compare(slot, &session);
+            }
             _ if v.s.started_at < self.core.plan.window.utc.start => {
                 self.before_window.push(session)
             }
@@ -284,7 +286,9 @@ impl<'p> FullMerge<'p> {
             .collect();
         for r in rows {
             match found.get(&SessionKey::new(r.started_at, r.external_agent_id)) {
-                Some(slot) => self.core.compare(*slot, &r),
+                Some(slot) => {
+                    self.core.compare(*slot, &r);
+                }
                 None => self.core.insert(r),
             }
         }

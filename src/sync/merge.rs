@@ -91,6 +91,8 @@ pub(super) struct Core<'p> {
     max_change_key: Option<Watermark>,
     /// A timestamp change key written as wall time in a zone whose clocks change: the run fails.
     wall_clock_key: Option<String>,
+    /// Local days a changes run wrote sessions in.
+    changed_days: std::collections::BTreeSet<chrono::NaiveDate>,
     pub counts: Counts,
 }
 
@@ -113,6 +115,7 @@ impl<'p> Core<'p> {
             rejected_sample: Vec::new(),
             max_change_key: None,
             wall_clock_key: None,
+            changed_days: Default::default(),
             counts: Counts::default(),
         }
     }
@@ -126,6 +129,7 @@ impl<'p> Core<'p> {
             stale_open_first: stale_open_first.map(crate::store::models::from_micros),
             max_change_key: self.max_change_key,
             wall_clock_key: self.wall_clock_key,
+            changed_days: self.changed_days.into_iter().collect(),
         }
     }
 
@@ -231,16 +235,28 @@ impl<'p> Core<'p> {
     }
 
     /// A row matched with its stored session: an update if the code or the end differ.
-    pub fn compare(&mut self, slot: Slot, s: &NewSession) {
+    /// Returns whether it is an update.
+    pub fn compare(&mut self, slot: Slot, s: &NewSession) -> bool {
         let end = s.ended_at.map_or(OPEN, micros);
         if slot.code == s.external_activity_code_id.unwrap_or(NO_CODE_ID) && slot.end == end {
             self.counts.unchanged += 1;
+            false
         } else {
             self.updates.push(SessionChange {
                 id: slot.id,
                 external_activity_code_id: s.external_activity_code_id,
                 ended_at: s.ended_at,
             });
+            true
+        }
+    }
+
+    /// A changes run wrote a session starting at `t`: its local day is read again by the next full sync
+    /// of today (a changes run cannot delete what a corrected start left behind).
+    fn note_changed(&mut self, t: NaiveDateTime) {
+        if self.plan.mode == Mode::Changes {
+            let day = t.and_utc().with_timezone(&self.zone.tz()).date_naive();
+            self.changed_days.insert(day);
         }
     }
 
@@ -298,16 +314,21 @@ impl<'p> Core<'p> {
             }
             let code = self.names.code_index(v.s.activity_code);
             let session = self.session_of(agent, code, &v.s);
-            match self.stored.get_mut(&key) {
+            let started_at = session.started_at;
+            let written = match self.stored.get_mut(&key) {
                 Some(slot) => {
                     slot.seen = true;
                     let slot = *slot;
-                    self.compare(slot, &session);
+                    self.compare(slot, &session)
                 }
                 None => {
                     self.inserted.insert(key);
                     self.inserts.push(session);
+                    true
                 }
+            };
+            if written {
+                self.note_changed(started_at);
             }
         }
         Ok(())

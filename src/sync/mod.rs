@@ -108,6 +108,34 @@ pub fn sync(
     result.inspect_err(|e| store.record_failure(run_id, now(), e))
 }
 
+/// `sync`, and after a full sync of today on an incremental system, a full sync of every earlier day a
+/// changes run wrote to since that day's last full sync (table `changed_days`), each a run of its own: a
+/// changes run cannot delete, so a start corrected in the source leaves the old session until its day is
+/// read in full. The outcome of each run, the requested one first.
+pub fn sync_and_reconcile(
+    store: &mut Store,
+    system: &ExternalSystemConfig,
+    target: Target,
+) -> Vec<anyhow::Result<RunReport>> {
+    let first = sync(store, system, target);
+    let today = Days::today(system.time_zone).first;
+    let reconcile = system.incremental.is_some()
+        && matches!(&first, Ok(r) if r.mode == Mode::Full && r.days.first <= today && today <= r.days.last);
+    let mut outcomes = vec![first];
+    if reconcile {
+        match store.changed_days(&system.name) {
+            Ok(days) => {
+                for day in days {
+                    tracing::info!(system = %system.name, %day, "a changes run wrote to this day: reading it in full");
+                    outcomes.push(sync(store, system, Target::Days(Days::one(day))));
+                }
+            }
+            Err(e) => outcomes.push(Err(e)),
+        }
+    }
+    outcomes
+}
+
 /// Opens the source (outside the WFM transaction: a source that fails writes nothing), then merges and
 /// records the run in one transaction.
 fn run_plan(store: &mut Store, plan: &Plan<'_>) -> anyhow::Result<RunReport> {

@@ -67,6 +67,8 @@ pub(super) struct Merged {
     pub max_change_key: Option<Watermark>,
     /// A timestamp change key written as wall time in a zone whose clocks change (the first one read).
     pub wall_clock_key: Option<String>,
+    /// Local days a changes run wrote sessions in, in order.
+    pub changed_days: Vec<NaiveDate>,
 }
 
 /// One run, decided: which system, which run row, which window, which query.
@@ -209,6 +211,20 @@ pub(super) fn record(
         ops.update_seen(kind, &names.seen_changes())
             .with_context(|| format!("updating first/last-seen times of {}", kind.what()))?;
     }
+    // Days a changes run wrote to wait for the next full sync of today; a full sync reads its days anew.
+    match plan.mode {
+        Mode::Changes => ops
+            .mark_changed_days(plan.system_id, &m.changed_days)
+            .map(drop),
+        Mode::Full => ops
+            .clear_changed_days(
+                plan.system_id,
+                plan.window.days.first,
+                plan.window.days.last,
+            )
+            .map(drop),
+    }
+    .context("recording the days changes runs wrote to")?;
     let watermark = match &system.incremental {
         None => None,
         Some(inc) => {

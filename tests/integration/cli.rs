@@ -105,7 +105,7 @@ fn sync_refuses_a_schema_that_is_behind() {
     );
 
     // migrate fixes it, and is safe to run again
-    for expected in ["applied 2 migration", "up to date"] {
+    for expected in ["applied 3 migration", "up to date"] {
         acdsync()
             .arg("--config")
             .arg(&cfg)

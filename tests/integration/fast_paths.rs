@@ -587,3 +587,58 @@ fn a_wall_clock_change_timestamp_in_a_zone_whose_clocks_change_is_refused() {
         }
     }
 }
+
+on_both_stores!(
+    a_start_corrected_on_an_earlier_day_leaves_no_duplicate_after_the_full_sync,
+    |kind| {
+        // Given an incremental system, yesterday synced in full with a session 09:00 -> 10:00, and today's
+        // full sync that set the watermark
+        let (store, source, system) = incremental_source(kind);
+        let today = sync::Days::today(chrono_tz::Europe::Paris).first;
+        let yesterday = today - chrono::Duration::days(1);
+        insert(
+            &source,
+            &[(
+                "C".to_owned(),
+                Some("X".to_owned()),
+                format!("{yesterday} 09:00:00"),
+                Some(format!("{yesterday} 10:00:00")),
+            )],
+        );
+        run(&store, &system, Target::Days(sync::Days::one(yesterday)));
+        run(&store, &system, Target::Today);
+
+        // When the source corrects that session's start to 09:01 and a changes run reads it
+        source.execute(&format!(
+            "UPDATE acd_agent_states SET started_at = '{yesterday} 09:01:00', change_id = nextval('acd_change_seq') WHERE agent_id = 'C'"
+        ));
+        let changes = run(&store, &system, Target::Today);
+        assert_eq!((changes.mode, changes.counts.inserted), (Mode::Changes, 1));
+        let sessions_of_c = "SELECT COUNT(*) FROM agent_sessions s JOIN external_agent_ids a \
+                             ON a.id = s.external_agent_id WHERE a.external_id = 'C'";
+        assert_eq!(
+            store.count(sessions_of_c),
+            2,
+            "a changes run cannot delete the old start"
+        );
+        assert_eq!(store.count("SELECT COUNT(*) FROM changed_days"), 1);
+
+        // And then the full sync of today runs (periodic, or sync --full)
+        let mut s = store.open();
+        s.lock(false).unwrap();
+        let outcomes =
+            sync::sync_and_reconcile(&mut s, &system, Target::Days(sync::Days::one(today)));
+        drop(s);
+
+        // Then it also reads yesterday in full: one session for C, at the corrected start, and nothing
+        // left to reconcile
+        assert_eq!(outcomes.len(), 2);
+        let yesterdays = outcomes[1].as_ref().unwrap();
+        assert_eq!(
+            (yesterdays.days.first, yesterdays.counts.deleted),
+            (yesterday, 1)
+        );
+        assert_eq!(store.count(sessions_of_c), 1);
+        assert_eq!(store.count("SELECT COUNT(*) FROM changed_days"), 0);
+    }
+);

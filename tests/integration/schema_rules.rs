@@ -133,7 +133,8 @@ on_both_stores!(migrations_go_down_and_up_again, |kind| {
     let mut s = Store::open(&store.database_url(), Create::Never).unwrap();
     s.revert_all().unwrap();
     assert!(s.check_schema().is_err(), "a reverted schema is behind");
-    assert_eq!(s.migrate().unwrap().len(), 2);
+    let shipped = std::fs::read_dir("migrations/postgres").unwrap().count();
+    assert_eq!(s.migrate().unwrap().len(), shipped);
     s.check_schema().unwrap();
     assert!(
         s.migrate().unwrap().is_empty(),
