@@ -144,7 +144,7 @@ enum Piece {
 
 /// A problem with an SQL file, naming the file and line.
 #[derive(Debug)]
-pub struct QueryFileError(pub(super) String);
+pub struct QueryFileError(String);
 
 impl fmt::Display for QueryFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -171,7 +171,7 @@ impl SourceQuery {
 
     /// Checks `text` as a query of `kind`; `path` names the file in messages.
     pub fn parse(path: &Path, text: &str, kind: QueryKind) -> Result<SourceQuery, QueryFileError> {
-        super::read_only::check(path, text)?;
+        super::read_only::check(path, text).map_err(QueryFileError)?;
         let mut pieces = Vec::new();
         let mut sql = String::new();
         let b = text.as_bytes();

@@ -10,8 +10,6 @@
 
 use std::path::Path;
 
-use super::query::QueryFileError;
-
 /// Words that write or take locks, refused anywhere outside string literals, quoted identifiers and
 /// comments. `INTO` covers `SELECT … INTO table` and `INTO OUTFILE`; `UPDATE` covers `FOR UPDATE`.
 const WRITING_WORDS: [&str; 14] = [
@@ -19,13 +17,14 @@ const WRITING_WORDS: [&str; 14] = [
     "GRANT", "REVOKE", "INTO", "CALL", "LOCK",
 ];
 
-/// Checks that `text` is one reading statement (see the module's comment); `path` names the file.
-pub fn check(path: &Path, text: &str) -> Result<(), QueryFileError> {
+/// Checks that `text` is one reading statement (see the module's comment); `path` names the file in the
+/// message.
+pub fn check(path: &Path, text: &str) -> Result<(), String> {
     let refuse = |line: usize, why: String| {
-        Err(QueryFileError(format!(
+        Err(format!(
             "sql_file {} line {line}: {why}; acdsync only reads the source, so the file must hold one SELECT (or WITH … SELECT) statement",
             path.display()
-        )))
+        ))
     };
     let words = words(text);
     match words.iter().find(|w| w.text != ";") {
@@ -139,7 +138,7 @@ mod tests {
     use super::*;
 
     fn checked(sql: &str) -> Result<(), String> {
-        check(Path::new("q.sql"), sql).map_err(|e| e.to_string())
+        check(Path::new("q.sql"), sql)
     }
 
     #[test]
