@@ -73,14 +73,17 @@ impl Window {
 
     /// The window reaching back to the instant `t` (an open session stored that long ago), if `t` is
     /// before its lookback: the query then returns that session's row, and a sync whose window holds its
-    /// end closes it, however long ago it started. The local lookback is `t`'s wall time; the UTC one is
-    /// that wall time's first reading, so that every row the query returns is inside the window.
+    /// end closes it. The local lookback is an hour before `t`'s wall time; the UTC one is that wall
+    /// time's first reading, so that every row the query returns is inside the window.
     pub fn reaching_back_to(self, tz: Tz, t: NaiveDateTime) -> Window {
         if t >= self.utc.lookback_start {
             return self;
         }
         let wall = t.and_utc().with_timezone(&tz).naive_local();
-        let wall = wall - Duration::nanoseconds(i64::from(wall.and_utc().timestamp_subsec_nanos()));
+        // An hour earlier: a start the source wrote in a spring gap is stored an hour before its wall time.
+        let wall = wall
+            - Duration::hours(1)
+            - Duration::nanoseconds(i64::from(wall.and_utc().timestamp_subsec_nanos()));
         let mut w = self;
         w.local.lookback_start = wall;
         w.utc.lookback_start = sessions::local_to_utc(tz, wall, Fold::First).min(t);
@@ -126,8 +129,8 @@ mod tests {
         let paris = chrono_tz::Europe::Paris;
         let w = Window::new(paris, Days::one(at("2026-01-16 00:00").date()), 24);
         let back = w.reaching_back_to(paris, at("2026-01-13 19:00"));
-        assert_eq!(back.local.lookback_start, at("2026-01-13 20:00"));
-        assert_eq!(back.utc.lookback_start, at("2026-01-13 19:00"));
+        assert_eq!(back.local.lookback_start, at("2026-01-13 19:00"));
+        assert_eq!(back.utc.lookback_start, at("2026-01-13 18:00"));
         assert_eq!((back.utc.start, back.utc.end), (w.utc.start, w.utc.end));
         assert_eq!(w.reaching_back_to(paris, at("2026-01-15 12:00")), w);
     }

@@ -134,8 +134,8 @@ pub fn checked_times(
 }
 
 /// What a rejected row still says of the stored session it names: its agent ID, when it can be read, and
-/// its start in UTC, when it can be read as one instant (`None` for a start that cannot be read or that
-/// happens twice). A sync keeps the sessions a rejected row names: its own, or with no start, all of the
+/// its start in UTC, when it can be read as one instant (`None` for a start that cannot be read, that
+/// happens twice, or that the clocks jumped over). A sync keeps the sessions a rejected row names: its own, or with no start, all of the
 /// agent's in the window.
 pub fn named_session<'a>(
     row: &RawRow<'a>,
@@ -148,6 +148,7 @@ pub fn named_session<'a>(
     let start = row
         .started_at
         .and_then(|b| time(Field::StartedAt, b).ok().flatten())
+        .filter(|t| !matches!(t, SourceTime::Local(l) if time::in_gap(zone.tz(), *l)))
         .map(|t| zone.to_utc(t, Fold::First))
         .and_then(|(t, repeats)| (!repeats).then(|| t.trunc_subsecs(6)));
     (agent, start)
@@ -198,10 +199,10 @@ pub fn validate_in<'a>(
         }
     };
     // A start the clocks jumped over, read with the offset before the change, may fall after an end read
-    // after it (`02:30` → `03:10`): then the start is read with the offset after the change.
+    // after it (`02:30` → `03:10`): then the start is read as the instant the clocks changed.
     let started_at = match (started, ended_at) {
         (SourceTime::Local(l), Some(end)) if end < started_at && time::in_gap(zone.tz(), l) => {
-            time::gap_reading(zone.tz(), l, time::Side::After)
+            time::gap_reading(zone.tz(), l, time::Side::Change)
         }
         _ => started_at,
     };

@@ -8,8 +8,9 @@
 //!   a session which would then fall before its start is read as the second occurrence;
 //! - a local time that never occurs (clocks go forward) is read with the offset in force before the change
 //!   (RFC 5545 §3.3.5, as PostgreSQL and Python's zoneinfo do): 02:10 on 2026-03-29 in Europe/Paris is
-//!   01:10 UTC; except that the start of a session whose end would then fall before it is read with the
-//!   offset after the change (`02:30` → `03:10` is 00:30 → 01:10 UTC), so that no row is rejected for it.
+//!   01:10 UTC; except that the start of a session whose end would then fall before it is read as the
+//!   instant the clocks changed (`02:30` → `03:10` is 01:00 → 01:10 UTC), so that no row is rejected for it
+//!   and the session stays in the day it was written in.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone};
 use chrono_tz::Tz;
@@ -175,26 +176,61 @@ pub fn local_to_utc_noting_repeats(
     }
 }
 
-/// Which offset reads a local time that never happens.
+/// How a local time that never happens is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
-    /// The offset in force before the clocks went forward (the rule).
+    /// With the offset in force before the clocks went forward (the rule).
     Before,
-    /// The offset after (for a start whose end would fall before it).
-    After,
+    /// As the instant the clocks changed (for a start whose end would fall before its reading): within the
+    /// day of the change, never before its first instant.
+    Change,
 }
 
-/// `local`, a time the clocks jumped over, read with the offset on `side` of the change.
+/// `local`, a time the clocks jumped over, read as `side` says.
 pub fn gap_reading(tz: Tz, local: NaiveDateTime, side: Side) -> NaiveDateTime {
-    // Zones do not change twice within a day: a day away is on the wanted side.
-    let probe = match side {
-        Side::Before => local - Duration::days(1),
-        Side::After => local + Duration::days(1),
+    match side {
+        // Zones do not change twice within a day: a day before is before the change.
+        Side::Before => {
+            let before = tz.offset_from_utc_datetime(&(local - Duration::days(1)));
+            local - Duration::seconds(i64::from(before.fix().local_minus_utc()))
+        }
+        Side::Change => gap_transition(tz, local),
+    }
+}
+
+/// The instant the clocks jumped over `local`: the first whole second whose wall time is not before it.
+fn gap_transition(tz: Tz, local: NaiveDateTime) -> NaiveDateTime {
+    let at = |secs: i64| {
+        DateTime::from_timestamp(secs, 0)
+            .expect("in range")
+            .naive_utc()
     };
-    local
-        - Duration::seconds(i64::from(
-            tz.offset_from_utc_datetime(&probe).fix().local_minus_utc(),
-        ))
+    let wall = |secs: i64| {
+        at(secs)
+            + Duration::seconds(i64::from(
+                tz.offset_from_utc_datetime(&at(secs))
+                    .fix()
+                    .local_minus_utc(),
+            ))
+    };
+    // Offsets a day after and before (zones do not change twice in a day) bound the jump.
+    let offset_near = |days: i64| {
+        let probe = local + Duration::days(days);
+        i64::from(tz.offset_from_utc_datetime(&probe).fix().local_minus_utc())
+    };
+    let local_secs = local.and_utc().timestamp();
+    let mut lo = local_secs - offset_near(1) - 1;
+    let mut hi = local_secs - offset_near(-1) + 1;
+    // Invariant: wall time at lo is before `local`, at hi it is not.
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if wall(mid) < local {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    at(hi)
 }
 
 /// Whether the clocks of `tz` change (DST) within a year of `around`.
@@ -404,8 +440,8 @@ mod tests {
         );
         assert!(in_gap(tz, dt("2026-03-29 02:30:00")));
         assert_eq!(
-            gap_reading(tz, dt("2026-03-29 02:30:00"), Side::After),
-            dt("2026-03-29 00:30:00")
+            gap_reading(tz, dt("2026-03-29 02:30:00"), Side::Change),
+            dt("2026-03-29 01:00:00")
         );
         // Lord Howe moves by 30 minutes, Havana at midnight.
         let lord_howe: Tz = "Australia/Lord_Howe".parse().unwrap();

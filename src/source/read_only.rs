@@ -34,10 +34,11 @@ pub fn check(path: &Path, text: &str) -> Result<(), String> {
         }
         Some(_) => {}
     }
-    if let Some(w) = words
-        .iter()
-        .find(|w| WRITING_WORDS.contains(&w.upper().as_str()))
-    {
+    // A name after `.` (a column `s.lock`) or before `(` (a function, MySQL's `TRUNCATE(x, 0)`) is not a
+    // statement word.
+    let writing =
+        |w: &&Word<'_>| !w.qualified && !w.called && WRITING_WORDS.contains(&w.upper().as_str());
+    if let Some(w) = words.iter().find(writing) {
         return refuse(
             w.line,
             format!("{} writes to the source or locks it", w.text),
@@ -52,10 +53,13 @@ pub fn check(path: &Path, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A bare word or a `;`, with its line, outside literals, quoted identifiers and comments.
+/// A bare word or a `;`, with its line, outside literals, quoted identifiers and comments; whether it
+/// follows a `.` and whether a `(` follows it.
 struct Word<'a> {
     text: &'a str,
     line: usize,
+    qualified: bool,
+    called: bool,
 }
 
 impl Word<'_> {
@@ -79,17 +83,36 @@ fn words(text: &str) -> Vec<Word<'_>> {
                 line += 1;
                 i += 1;
             }
-            // A literal or quoted identifier; a doubled quote escapes itself.
+            // A literal or quoted identifier; a doubled quote escapes itself, and in PostgreSQL's E'…'
+            // a backslash escapes the next character.
             q @ (b'\'' | b'"' | b'`') => {
+                let escapes = q == b'\''
+                    && i > 0
+                    && matches!(b[i - 1], b'E' | b'e')
+                    && (i < 2 || !(b[i - 2].is_ascii_alphanumeric() || b[i - 2] == b'_'));
                 i += 1;
                 loop {
-                    skip_to(&mut i, &mut line, &|j| b[j] == q);
+                    skip_to(&mut i, &mut line, &|j| {
+                        b[j] == q
+                            && !(escapes
+                                && j > 0
+                                && b[j - 1] == b'\\'
+                                && !escaped_backslash(b, j - 1))
+                    });
                     i += 1;
                     if b.get(i) != Some(&q) {
                         break;
                     }
                     i += 1;
                 }
+            }
+            // A dollar-quoted string: $$…$$ or $tag$…$tag$.
+            b'$' if dollar_tag(&text[i..]).is_some() => {
+                let tag = dollar_tag(&text[i..]).unwrap_or("$$");
+                i += tag.len();
+                let close = text[i..].find(tag).map_or(b.len(), |p| i + p);
+                line += text[i..close].matches('\n').count();
+                i = (close + tag.len()).min(b.len());
             }
             b'-' if b.get(i + 1) == Some(&b'-') => skip_to(&mut i, &mut line, &|j| b[j] == b'\n'),
             b'/' if b.get(i + 1) == Some(&b'*') => {
@@ -99,7 +122,12 @@ fn words(text: &str) -> Vec<Word<'_>> {
                 i += 2;
             }
             b';' => {
-                out.push(Word { text: ";", line });
+                out.push(Word {
+                    text: ";",
+                    line,
+                    qualified: false,
+                    called: false,
+                });
                 i += 1;
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
@@ -107,15 +135,32 @@ fn words(text: &str) -> Vec<Word<'_>> {
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'$')) {
                     i += 1;
                 }
+                let before = text[..start].trim_end();
+                let after = text[i..].trim_start();
                 out.push(Word {
                     text: &text[start..i],
                     line,
+                    qualified: before.ends_with('.'),
+                    called: after.starts_with('('),
                 });
             }
             _ => i += 1,
         }
     }
     out
+}
+
+/// Whether the backslash at `j` is itself escaped by an odd run of backslashes before it.
+fn escaped_backslash(b: &[u8], j: usize) -> bool {
+    b[..j].iter().rev().take_while(|c| **c == b'\\').count() % 2 == 1
+}
+
+/// The opening `$tag$` of a dollar-quoted string at the start of `s`, if there is one.
+fn dollar_tag(s: &str) -> Option<&str> {
+    let rest = s.strip_prefix('$')?;
+    let end = rest.find('$')?;
+    let tag = &rest[..end];
+    (tag.bytes().all(|c| c.is_ascii_alphabetic() || c == b'_')).then(|| &s[..end + 2])
 }
 
 /// The statement that makes a connection to `dbms` (as the driver names it) read-only, if acdsync knows
@@ -147,6 +192,8 @@ mod tests {
             "SELECT a, updated_at, b FROM t WHERE c = 'DELETE FROM t' ORDER BY c;",
             "-- a comment: DELETE\nWITH x AS (SELECT 1 AS \"insert\") SELECT * FROM x /* UPDATE */",
             "select replace(a, 'x', 'y'), `into` from t;;\n",
+            "SELECT s.lock, s.call, TRUNCATE(x, 0), INSERT(a, 1, 2, 'b') FROM t s",
+            "SELECT E'it\\'s', $$ DELETE $$, $q$ ; DROP $q$ FROM t",
         ] {
             assert_eq!(checked(sql), Ok(()), "{sql}");
         }
@@ -166,6 +213,11 @@ mod tests {
             ("SELECT 1; SELECT 2", "a second statement"),
             ("PRAGMA writable_schema = 1", "starts with PRAGMA"),
             ("", "no statement"),
+            ("SELECT $$'$$; DELETE FROM t; -- '", "line 1: DELETE writes"),
+            (
+                "SELECT E'a\\''; DELETE FROM t; -- '",
+                "line 1: DELETE writes",
+            ),
         ];
         for (sql, needle) in cases {
             let err = checked(sql).unwrap_err();

@@ -468,11 +468,11 @@ impl Core<'_> {
         };
         let tz = self.zone.tz();
         let mut times = sessions::resolve_repeated_hour(tz, &items, &stored_reading);
-        // A start the clocks jumped over whose end would precede it: read with the offset after the change.
+        // A start the clocks jumped over whose end would precede it: read as the instant of the change.
         for (r, (start, end)) in rows.iter().zip(times.iter_mut()) {
             if let SourceTime::Local(l) = r.start {
                 if end.is_some_and(|e| e < *start) && sessions::time::in_gap(tz, l) {
-                    *start = sessions::time::gap_reading(tz, l, sessions::time::Side::After);
+                    *start = sessions::time::gap_reading(tz, l, sessions::time::Side::Change);
                 }
             }
         }

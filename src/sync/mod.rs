@@ -75,7 +75,9 @@ pub fn sync(
             .oldest_open_before(facts.system_id, window.utc.lookback_start)
             .with_context(recording)?
         {
-            Some(t) => window.reaching_back_to(system.time_zone, t),
+            Some(t) => {
+                window.reaching_back_to(system.time_zone, t.max(window.utc.start - REACH_BACK))
+            }
             None => window,
         },
         Mode::Changes => window,
@@ -155,9 +157,7 @@ fn run_plan(store: &mut Store, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
     let reader = store.window_reader();
     store.transaction(|ops| {
         let (mut merged, written) = merge(ops, &reader, plan, &mut rows)?;
-        if let Some(e) = run::wall_clock_key(plan, &merged) {
-            return Err(e);
-        }
+        run::warn_wall_clock_key(plan, &merged);
         if let Some(e) = run::every_row_rejected(plan, &merged) {
             return Err(e);
         }
@@ -196,6 +196,10 @@ fn merge(
         }
     }
 }
+
+/// How far back a full sync reaches for a session stored open: sessions open longer than this are left to
+/// the report of stale open sessions (`RunReport::stale_open`).
+const REACH_BACK: chrono::Duration = chrono::Duration::days(31);
 
 /// Now, UTC, to the microsecond (what PostgreSQL keeps).
 fn now() -> NaiveDateTime {

@@ -45,20 +45,24 @@ impl RepeatedHourRow {
 }
 
 /// The UTC spans of `bounds` (with its lookback) around a change of offset, in order: where local times
-/// happen twice (clocks going back), and where the times the clocks jumped over may be read (with the
-/// offset before the change, or after it for a start whose end would precede it), over which the UTC order
-/// of wall times is not the wall order. Rows and stored sessions that start there are merged by key at the
+/// happen twice (clocks going back), and where the times the clocks jumped over are read (with the offset
+/// before the change, from the instant of the change), over which the UTC order of wall times is not the
+/// wall order. Rows and stored sessions that start there are merged by key at the
 /// end of the result, not in the stream.
 pub(super) fn repeated_spans(tz: Tz, bounds: &Bounds) -> Vec<(i64, i64)> {
     use sessions::time::{both_readings, gap_reading, in_gap, Side};
     let step = Duration::minutes(15);
     let mut spans: Vec<(i64, i64)> = Vec::new();
-    let mut t = bounds.lookback_start - Duration::hours(3);
+    // From a quarter-hour (every change of offset falls on one), whatever second the lookback is.
+    let from = bounds.lookback_start - Duration::hours(3);
+    let mut t = from
+        - Duration::seconds(from.and_utc().timestamp().rem_euclid(900))
+        - Duration::nanoseconds(i64::from(from.and_utc().timestamp_subsec_nanos()));
     while t < bounds.end + Duration::hours(3) {
         let readings = match both_readings(tz, t) {
             Some(both) => Some(both),
             None if in_gap(tz, t) => Some((
-                gap_reading(tz, t, Side::After),
+                gap_reading(tz, t, Side::Change),
                 gap_reading(tz, t, Side::Before),
             )),
             None => None,

@@ -8,7 +8,6 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use super::names::NameBook;
 use super::schedule::Target;
 use crate::config::{ExternalSystemConfig, IncrementalConfig};
-use crate::error::Failure;
 use crate::source::query::Watermark;
 use crate::store::models::{NameKind, RunOutcome, RunStatus};
 use crate::store::WfmOps;
@@ -171,18 +170,18 @@ pub(super) fn every_row_rejected(plan: &Plan<'_>, m: &Merged) -> Option<anyhow::
     ))
 }
 
-/// A timestamp change key written as wall time in a zone whose clocks change goes back in the hour the
-/// clocks go back: changes written then would never be read. Such a run fails as a configuration error.
-pub(super) fn wall_clock_key(plan: &Plan<'_>, m: &Merged) -> Option<anyhow::Error> {
-    let key = m.wall_clock_key.as_ref()?;
-    Some(
-        Failure::Config(format!(
-            "system {:?}: the change key {key:?} is wall time in {}, whose clocks change: it goes back in the hour the clocks go back, and changes written then would never be read. Select it as an instant (a timestamptz as text, with its offset, or epoch seconds) or use an integer key (watermark = \"integer\"); see docs/incremental.md",
-            plan.system.name,
-            plan.system.time_zone.name(),
-        ))
-        .into(),
-    )
+/// A timestamp change key written as wall time may go back an hour when the clocks go back, and changes
+/// written then would be read only by the next full sync. acdsync cannot tell which zone the source
+/// server's clock is in (a UTC wall time is safe), so it warns, once per run, naming the key.
+pub(super) fn warn_wall_clock_key(plan: &Plan<'_>, m: &Merged) {
+    if let Some(key) = &m.wall_clock_key {
+        tracing::warn!(
+            system = %plan.system.name,
+            change_key = %key,
+            "the change key is wall time: if the source's clock is in a zone whose clocks change ({}, say), it goes back in the hour they go back and changes written then are read only by the next full sync; select it with its offset (a timestamptz as text) or keep the source's clock in UTC (docs/incremental.md)",
+            plan.system.time_zone.name()
+        );
+    }
 }
 
 /// Records what the merge did, in its transaction: first/last-seen times, the watermark, the run's row.

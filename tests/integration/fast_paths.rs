@@ -534,60 +534,6 @@ fn a_timestamp_watermark_reads_each_change_once_whatever_the_source_servers_time
     }
 }
 
-#[test]
-fn a_wall_clock_change_timestamp_in_a_zone_whose_clocks_change_is_refused() {
-    for (zone, refused) in [(PARIS, true), ("UTC", false)] {
-        // Given a change key written as wall time (timestamp without time zone)
-        let store = TestStore::new(StoreKind::Sqlite);
-        let source = Source::new(SourceKind::Postgres);
-        source.execute(
-            "ALTER TABLE acd_agent_states ADD COLUMN changed_at timestamp NOT NULL DEFAULT localtimestamp",
-        );
-        let window_sql =
-            "SELECT agent_id, activity_code, started_at, ended_at, CAST(changed_at AS text) FROM acd_agent_states \
-             WHERE started_at >= {lookback_start} AND started_at < {window_end} \
-               AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start}) \
-             ORDER BY started_at";
-        let changes_sql =
-            "SELECT agent_id, activity_code, started_at, ended_at, CAST(changed_at AS text) \
-             FROM acd_agent_states WHERE changed_at >= {watermark}";
-        let changes = SourceQuery::parse(
-            std::path::Path::new("changes.sql"),
-            changes_sql,
-            QueryKind::Changes,
-        )
-        .unwrap();
-        let system = source
-            .system_with_sql("wall", zone, WindowParameters::Bound, window_sql)
-            .with_incremental(changes, WatermarkKind::Timestamp, Duration::from_secs(3600));
-        let today = sync::Days::today(chrono_tz::Europe::Paris)
-            .first
-            .to_string();
-        insert(&source, &day_rows(&today, 2, 9, false));
-
-        // When it is synced
-        let mut s = store.open();
-        s.lock(false).unwrap();
-        let result = sync::sync(&mut s, &system, Target::Today);
-
-        // Then, in a zone whose clocks change, the run is refused as a configuration error that says why
-        // and what to select instead, and nothing is written; in UTC it is taken
-        match (refused, result) {
-            (true, Err(e)) => {
-                assert_eq!(acdsync::error::exit_code(&e), 78);
-                let text = format!("{e:#}");
-                assert!(
-                    text.contains("wall time in Europe/Paris") && text.contains("timestamptz"),
-                    "{text}"
-                );
-                assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 0);
-            }
-            (false, Ok(r)) => assert!(r.watermark.is_some()),
-            (refused, other) => panic!("{zone}: refused = {refused}, got {other:?}"),
-        }
-    }
-}
-
 on_both_stores!(
     a_start_corrected_on_an_earlier_day_leaves_no_duplicate_after_the_full_sync,
     |kind| {

@@ -966,7 +966,7 @@ on_both_stores!(
         let r = store.sync(&system, day("2026-03-29")).unwrap();
 
         // Then every row is imported, a time of the gap read with the offset before the change (02:10 is
-        // 01:10 UTC), and a start of the gap whose end would precede it with the offset after (02:30 -> 00:30)
+        // 01:10 UTC), and a start of the gap whose end would precede it as the instant of the change (01:00)
         assert_eq!((r.counts.inserted, r.counts.rejected), (4, 0));
         let times: Vec<(String, NaiveDateTimePair)> = store
             .view()
@@ -990,7 +990,7 @@ on_both_stores!(
                 ),
                 (
                     "8".into(),
-                    (t("2026-03-29 00:30:00"), t("2026-03-29 01:10:00"))
+                    (t("2026-03-29 01:00:00"), t("2026-03-29 01:10:00"))
                 ),
             ]
         );
@@ -1125,5 +1125,55 @@ on_both_stores!(
         // And the next day's sync has nothing to do with it
         let next = store.sync(&system, day("2026-01-17")).unwrap();
         assert_eq!((next.counts.read, next.stale_open), (0, 0));
+    }
+);
+
+on_both_stores!(
+    days_with_a_clock_change_sync_again_to_the_same_store,
+    |kind| {
+        // Given an agent stored open since an odd second days ago (the window reaches back to it), and a
+        // state in the hour the clocks go back in Paris
+        let store = TestStore::new(kind);
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&[
+            row("old", None, "2026-10-22 08:07:13", None),
+            row(
+                "a",
+                Some("BREAK"),
+                "2026-10-25 02:03:00",
+                Some("2026-10-25 02:20:00"),
+            ),
+        ]);
+        let paris = source.system("paris", PARIS, WindowParameters::Literal);
+        store.sync(&paris, day("2026-10-22")).unwrap();
+        store.sync(&paris, day("2026-10-25")).unwrap();
+        // When the day is synced again, Then nothing is written
+        let again = store.sync(&paris, day("2026-10-25")).unwrap();
+        assert_eq!(
+            (
+                again.counts.inserted,
+                again.counts.updated,
+                again.counts.deleted
+            ),
+            (0, 0, 0)
+        );
+
+        // Given a state written in Havana's spring gap at midnight (2026-03-08 00:00 -> 01:00)
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&[row(
+            "x",
+            None,
+            "2026-03-08 00:30:00",
+            Some("2026-03-08 01:10:00"),
+        )]);
+        let havana = source.system("havana", "America/Havana", WindowParameters::Literal);
+        // When the day, the day before and the day again are synced
+        let first = store.sync(&havana, day("2026-03-08")).unwrap();
+        let before = store.sync(&havana, day("2026-03-07")).unwrap();
+        let again = store.sync(&havana, day("2026-03-08")).unwrap();
+        // Then it is stored once, in its own day, and neither day's sync moves it
+        assert_eq!((first.counts.inserted, first.counts.rejected), (1, 0));
+        assert_eq!((before.counts.deleted, before.counts.inserted), (0, 0));
+        assert_eq!((again.counts.unchanged, again.counts.inserted), (1, 0));
     }
 );
