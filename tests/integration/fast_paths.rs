@@ -229,24 +229,37 @@ fn incremental_source(
     source.execute(
         "ALTER TABLE acd_agent_states ADD COLUMN change_id bigint NOT NULL DEFAULT nextval('acd_change_seq')",
     );
-    let window_sql =
-        "SELECT agent_id, activity_code, started_at, ended_at, change_id FROM acd_agent_states \
-         WHERE started_at >= {lookback_start} AND started_at < {window_end} \
-           AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start}) \
-         ORDER BY started_at";
-    let changes_sql =
-        "SELECT agent_id, activity_code, started_at, ended_at, change_id FROM acd_agent_states \
-         WHERE change_id > {watermark}";
+    let system = incremental_system(&source, "change_id", "change_id >", WatermarkKind::Integer);
+    (store, source, system)
+}
+
+/// An incremental system reading `acd_agent_states` of `source`, its change key selected as `key` and the
+/// changes query's condition `condition {watermark}`; full syncs every hour.
+fn incremental_system(
+    source: &Source,
+    key: &str,
+    condition: &str,
+    kind: WatermarkKind,
+) -> acdsync::config::ExternalSystemConfig {
+    let window_sql = format!(
+        "SELECT agent_id, activity_code, started_at, ended_at, {key} FROM acd_agent_states \
+         WHERE started_at >= {{lookback_start}} AND started_at < {{window_end}} \
+           AND (started_at >= {{window_start}} OR ended_at IS NULL OR ended_at >= {{window_start}}) \
+         ORDER BY started_at"
+    );
+    let changes_sql = format!(
+        "SELECT agent_id, activity_code, started_at, ended_at, {key} FROM acd_agent_states \
+         WHERE {condition} {{watermark}}"
+    );
     let changes = SourceQuery::parse(
         std::path::Path::new("changes.sql"),
-        changes_sql,
+        &changes_sql,
         QueryKind::Changes,
     )
     .unwrap();
-    let system = source
-        .system_with_sql("inc", PARIS, WindowParameters::Bound, window_sql)
-        .with_incremental(changes, WatermarkKind::Integer, Duration::from_secs(3600));
-    (store, source, system)
+    source
+        .system_with_sql("inc", PARIS, WindowParameters::Bound, &window_sql)
+        .with_incremental(changes, kind, Duration::from_secs(3600))
 }
 
 fn run(
@@ -482,23 +495,12 @@ fn timestamp_watermark_source(
     source.execute(
         "ALTER TABLE acd_agent_states ADD COLUMN changed_at timestamptz NOT NULL DEFAULT clock_timestamp()",
     );
-    let window_sql =
-        "SELECT agent_id, activity_code, started_at, ended_at, CAST(changed_at AS text) FROM acd_agent_states \
-         WHERE started_at >= {lookback_start} AND started_at < {window_end} \
-           AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start}) \
-         ORDER BY started_at";
-    let changes_sql =
-        "SELECT agent_id, activity_code, started_at, ended_at, CAST(changed_at AS text) FROM acd_agent_states \
-         WHERE changed_at > {watermark}";
-    let changes = SourceQuery::parse(
-        std::path::Path::new("changes.sql"),
-        changes_sql,
-        QueryKind::Changes,
-    )
-    .unwrap();
-    let system = source
-        .system_with_sql("ts", PARIS, WindowParameters::Bound, window_sql)
-        .with_incremental(changes, WatermarkKind::Timestamp, Duration::from_secs(3600));
+    let system = incremental_system(
+        &source,
+        "CAST(changed_at AS text)",
+        "changed_at >",
+        WatermarkKind::Timestamp,
+    );
     (store, source, system)
 }
 
