@@ -42,11 +42,31 @@ pub struct Bounds {
 }
 
 /// A sync window: its days, in local wall time for the source query, in UTC for the store.
+///
+/// `local` and `utc` are what the sync owns: the stored sessions it compares, writes and deletes. `read`
+/// and `read_utc` are what the query is given: the same, widened around an hour the clocks go back that
+/// rows of the window may touch, so that every window reads all of an agent's rows of that hour and
+/// reads them the same way (`sessions::resolve_repeated_hour`). Rows read only because of the widening
+/// are context: they are synced by their own day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
     pub days: Days,
     pub local: Bounds,
     pub utc: Bounds,
+    pub read: Bounds,
+    pub read_utc: Bounds,
+    max_session_hours: u32,
+}
+
+/// Where a valid row falls for a window.
+#[derive(Debug)]
+pub enum Place {
+    /// A session of the window.
+    Own,
+    /// Read for the rows around a repeated hour; not the window's to write.
+    Context,
+    /// Not a row the window's query should return.
+    Outside(Rejection),
 }
 
 impl Window {
@@ -59,15 +79,19 @@ impl Window {
             start,
             end,
         };
-        let utc = |t| sessions::local_to_utc(tz, t, Fold::First);
+        let utc_of = |b: Bounds| Bounds {
+            lookback_start: sessions::local_to_utc(tz, b.lookback_start, Fold::First),
+            start: sessions::local_to_utc(tz, b.start, Fold::First),
+            end: sessions::local_to_utc(tz, b.end, Fold::First),
+        };
+        let read = around_repeats(tz, local, max_session_hours);
         Window {
             days,
             local,
-            utc: Bounds {
-                lookback_start: utc(local.lookback_start),
-                start: utc(local.start),
-                end: utc(local.end),
-            },
+            utc: utc_of(local),
+            read,
+            read_utc: utc_of(read),
+            max_session_hours,
         }
     }
 
@@ -87,22 +111,77 @@ impl Window {
         let mut w = self;
         w.local.lookback_start = wall;
         w.utc.lookback_start = sessions::local_to_utc(tz, wall, Fold::First).min(t);
+        w.read.lookback_start = w.read.lookback_start.min(wall);
+        w.read_utc.lookback_start = w.read_utc.lookback_start.min(w.utc.lookback_start);
         w
     }
 
-    /// Why a session is not one the window's query should have returned, if it is not.
-    pub fn outside(&self, s: &SourceSession<'_>) -> Option<Rejection> {
-        let reason = if s.started_at >= self.utc.end {
-            "starts after the window (the SQL file's WHERE clause should exclude it)"
-        } else if s.started_at < self.utc.lookback_start {
-            "starts more than max_session_hours before the window (raise max_session_hours, or fix the SQL file's WHERE clause)"
-        } else if s.started_at < self.utc.start && s.ended_at.is_some_and(|e| e < self.utc.start) {
-            "ends before the window starts (the SQL file's WHERE clause should exclude it)"
-        } else {
-            return None;
-        };
-        Some(Rejection::new(Field::StartedAt, reason))
+    /// Whether the query reads every row that touches the repeated hour `r` (`around_repeats`), so that
+    /// rows of it are read as every other window reads them.
+    pub fn reads_around(&self, r: &sessions::Repeat) -> bool {
+        let (start, end, lookback) = around(r, self.max_session_hours);
+        self.read.start <= start && self.read.end >= end && self.read.lookback_start <= lookback
     }
+
+    /// Whether a valid row is a session of the window, a row read around a repeated hour, or one the
+    /// window's query should not have returned.
+    pub fn place(&self, s: &SourceSession<'_>) -> Place {
+        match (outside(&self.utc, s), outside(&self.read_utc, s)) {
+            (None, _) => Place::Own,
+            (Some(_), None) => Place::Context,
+            (Some(why), Some(_)) => Place::Outside(why),
+        }
+    }
+}
+
+/// Why a session is not within `b`, if it is not.
+fn outside(b: &Bounds, s: &SourceSession<'_>) -> Option<Rejection> {
+    let reason = if s.started_at >= b.end {
+        "starts after the window (the SQL file's WHERE clause should exclude it)"
+    } else if s.started_at < b.lookback_start {
+        "starts more than max_session_hours before the window (raise max_session_hours, or fix the SQL file's WHERE clause)"
+    } else if s.started_at < b.start && s.ended_at.is_some_and(|e| e < b.start) {
+        "ends before the window starts (the SQL file's WHERE clause should exclude it)"
+    } else {
+        return None;
+    };
+    Some(Rejection::new(Field::StartedAt, reason))
+}
+
+/// The bounds a window's query is given: `local`, widened to hold every row that touches an hour the
+/// clocks go back, if a row of the window may touch it (its span ends after the lookback and starts
+/// less than `max_session_hours` after the window's end). All of an agent's rows with a time in that
+/// hour then come in the result: from a minute before the span to a minute after it, and starting up
+/// to `max_session_hours` and two hours before it (the rows `resolve_repeated_hour` reads together).
+fn around_repeats(tz: Tz, local: Bounds, max_session_hours: u32) -> Bounds {
+    let hours = Duration::hours(i64::from(max_session_hours));
+    let utc = |t| sessions::local_to_utc(tz, t, Fold::First);
+    let from = utc(local.lookback_start) - Duration::days(1);
+    let to = utc(local.end) + hours + Duration::days(1);
+    let mut read = local;
+    for r in sessions::Repeat::between(tz, from, to) {
+        if r.wall_end > local.lookback_start && r.wall_start < local.end + hours {
+            let (start, end, lookback) = around(&r, max_session_hours);
+            read.start = read.start.min(start);
+            read.end = read.end.max(end);
+            read.lookback_start = read.lookback_start.min(lookback);
+        }
+    }
+    read
+}
+
+/// The local start, end and lookback that read every row touching the repeated hour `r`.
+fn around(
+    r: &sessions::Repeat,
+    max_session_hours: u32,
+) -> (NaiveDateTime, NaiveDateTime, NaiveDateTime) {
+    let minute = Duration::minutes(1);
+    let hours = Duration::hours(i64::from(max_session_hours));
+    (
+        r.wall_start - minute,
+        r.wall_end + minute,
+        r.wall_start - hours - Duration::hours(2),
+    )
 }
 
 #[cfg(test)]

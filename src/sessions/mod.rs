@@ -6,7 +6,7 @@ pub mod time;
 use chrono::{NaiveDateTime, SubsecRound};
 use chrono_tz::Tz;
 
-pub use repeated::{resolve_repeated_hour, RepeatedHourSession};
+pub use repeated::{resolve_repeated_hour, Reading, Repeat, RepeatedHourSession};
 pub use time::{local_to_utc, parse_source_time, Fold, LocalZone, SourceTime};
 
 /// The columns of the sessions query, in order (see sql/sources/README.md).

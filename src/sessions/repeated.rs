@@ -1,286 +1,263 @@
-//! The hour the clocks go back: the rows of an agent that touch it, read together so that each gets one
-//! reading (rules at `resolve_repeated_hour`). Pure, no I/O.
+//! The hour the clocks go back: each row gets one reading, found from the agent's rows around that hour
+//! alone (rules at `resolve_repeated_hour`, for users in docs/time.md). Pure, no I/O.
 
-use chrono::NaiveDateTime;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 
-use super::time::{self, Fold, SourceTime};
+use super::time::{self, Fold, Side, SourceTime};
 
-/// A session of the repeated hour, as the source wrote it, for `resolve_repeated_hour`.
+/// Local wall times that happen twice: from `wall_start` to `wall_end`, first before the instant `change`
+/// (UTC), then again after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Repeat {
+    pub change: NaiveDateTime,
+    pub wall_start: NaiveDateTime,
+    pub wall_end: NaiveDateTime,
+}
+
+impl Repeat {
+    /// The repeat holding the wall time `local`, if `local` happens twice.
+    pub fn of(tz: Tz, local: NaiveDateTime) -> Option<Repeat> {
+        let (first, second) = time::both_readings(tz, local)?;
+        let lo = first.and_utc().timestamp();
+        let hi = second.and_utc().timestamp() + 1;
+        Some(Repeat::at(tz, offset_drop(tz, lo, hi)))
+    }
+
+    /// The repeats whose change falls in [`from`, `to`) (UTC), in order.
+    pub fn between(tz: Tz, from: NaiveDateTime, to: NaiveDateTime) -> Vec<Repeat> {
+        const STEP: i64 = 900;
+        let (mut t, end) = (from.and_utc().timestamp(), to.and_utc().timestamp());
+        let mut out = Vec::new();
+        while t < end {
+            if offset(tz, t + STEP) < offset(tz, t) {
+                let r = Repeat::at(tz, offset_drop(tz, t, t + STEP));
+                if from <= r.change && r.change < to {
+                    out.push(r);
+                }
+            }
+            t += STEP;
+        }
+        out
+    }
+
+    /// How long the repeated span is (an hour, or 30 minutes on Lord Howe Island).
+    pub fn length(&self) -> Duration {
+        self.wall_end - self.wall_start
+    }
+
+    fn at(tz: Tz, change: i64) -> Repeat {
+        let (before, after) = (offset(tz, change - 1), offset(tz, change));
+        let change = utc(change);
+        Repeat {
+            change,
+            wall_start: change + Duration::seconds(after),
+            wall_end: change + Duration::seconds(before),
+        }
+    }
+}
+
+fn utc(secs: i64) -> NaiveDateTime {
+    DateTime::from_timestamp(secs, 0)
+        .expect("in range")
+        .naive_utc()
+}
+
+/// Seconds east of UTC at the Unix second `secs`.
+fn offset(tz: Tz, secs: i64) -> i64 {
+    i64::from(
+        tz.offset_from_utc_datetime(&utc(secs))
+            .fix()
+            .local_minus_utc(),
+    )
+}
+
+/// The second in (`lo`, `hi`] at which the offset of `lo` ends.
+fn offset_drop(tz: Tz, mut lo: i64, mut hi: i64) -> i64 {
+    let before = offset(tz, lo);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if offset(tz, mid) == before {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
+}
+
+/// A row that touches a repeated hour, as the source wrote it, for `resolve_repeated_hour`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RepeatedHourSession {
     pub agent_id: String,
+    pub activity_code: Option<String>,
     pub start: SourceTime,
     pub end: Option<SourceTime>,
 }
 
-/// Reads the sessions that touch a repeated hour using the agent's other sessions of that hour, in any
-/// order of the source's rows:
-/// - states that follow each other are chained: a start written the same as the end of another session of
-///   the same agent is the same instant as that end;
-/// - the first state of a chain starting in the repeated hour takes the reading `stored` names (the one a
-///   previous sync stored, so that windows which see fewer rows read it the same way); otherwise the first
-///   occurrence, unless that falls inside another session of the same agent, then the second;
-/// - an end is read as the first occurrence unless that is before the session's start.
+/// A reading of a row: its start and end in UTC.
+pub type Reading = (NaiveDateTime, Option<NaiveDateTime>);
+
+/// Steps of the search for a reading without overlap, per agent and repeated hour, before it settles for
+/// the fewest overlaps found row by row (a few dozen rows of one agent in one hour need a few hundred).
+const SEARCH_BUDGET: u32 = 200_000;
+
+/// Reads the rows that touch a repeated hour, in any order of the source's rows; the reading of each
+/// depends only on the rows of its agent that touch the same repeated hour (its "cluster"):
+/// - a time that happens twice is read as its first occurrence or its second; of all the ways to read the
+///   cluster, the one taken is the first, row by row in the order of their wall start (then wall end, an
+///   open end last, then code), trying the first occurrence before the second, in which no two rows of
+///   the agent overlap or start at the same instant and no row ends before it starts;
+/// - if there is no such way, each row in that order takes the reading that overlaps the fewest rows read
+///   before it (the merge then rejects a row starting at the same instant as another as a duplicate);
+/// - a row that starts more than `max_session_hours` (and the repeated span, and an hour) before the
+///   change is read alone (first occurrence, an end not before its start): windows read back that far.
 ///
-/// `stored(agent, first, second)` answers which of the two readings of a start is already stored, if one is.
-/// Returns the UTC start and end of each session, in the order given.
+/// Rows that touch no repeated hour are read as `validate` reads them. Returns the UTC start and end of
+/// each row, in the order given.
 pub fn resolve_repeated_hour(
     tz: Tz,
+    max_session_hours: u32,
     sessions: &[RepeatedHourSession],
-    stored: &dyn Fn(&str, NaiveDateTime, NaiveDateTime) -> Option<NaiveDateTime>,
-) -> Vec<(NaiveDateTime, Option<NaiveDateTime>)> {
-    use std::collections::HashMap;
-    let n = sessions.len();
-    let simple_start = |i: usize| time::to_utc(tz, sessions[i].start, Fold::First).0;
-    let end_from = |i: usize, start: NaiveDateTime| {
-        sessions[i]
-            .end
-            .map(|e| time::to_utc(tz, e, Fold::NotBefore(start)).0)
-    };
-    // Walks a chain from a start instant: each state starts where the one before it ended.
-    let walk = |chain: &[usize],
-                from: NaiveDateTime,
-                out: &mut [(NaiveDateTime, Option<NaiveDateTime>)]| {
-        let mut t = from;
-        for &i in chain {
-            let end = end_from(i, t);
-            out[i] = (t, end);
-            match end {
-                Some(e) => t = e,
-                None => t = simple_start(i),
-            }
-        }
-    };
-    let mut out: Vec<(NaiveDateTime, Option<NaiveDateTime>)> =
-        (0..n).map(|i| (simple_start(i), None)).collect();
-
-    let mut by_agent: HashMap<&str, Vec<usize>> = HashMap::new();
+) -> Vec<Reading> {
+    let mut out: Vec<Reading> = sessions.iter().map(|s| simple(tz, s)).collect();
+    let mut repeats: BTreeMap<NaiveDateTime, Option<Repeat>> = BTreeMap::new();
+    let mut clusters: BTreeMap<(&str, NaiveDateTime), Vec<usize>> = BTreeMap::new();
     for (i, s) in sessions.iter().enumerate() {
-        by_agent.entry(s.agent_id.as_str()).or_default().push(i);
+        let repeat = [Some(s.start), s.end].into_iter().flatten().find_map(|t| {
+            let SourceTime::Local(l) = t else { return None };
+            *repeats.entry(l).or_insert_with(|| Repeat::of(tz, l))
+        });
+        let Some(repeat) = repeat else { continue };
+        let floor = repeat.change
+            - repeat.length()
+            - Duration::hours(i64::from(max_session_hours))
+            - Duration::hours(1);
+        if out[i].0 >= floor {
+            let key = (s.agent_id.as_str(), repeat.change);
+            clusters.entry(key).or_default().push(i);
+        }
     }
-    let mut agents: Vec<(&str, Vec<usize>)> = by_agent.into_iter().collect();
-    agents.sort_unstable();
-    for (agent, group) in agents {
-        let follows = |i: usize, j: usize| i != j && sessions[i].end == Some(sessions[j].start);
-        // Heads: sessions no other session of the agent ends into, earliest first.
-        let mut heads: Vec<usize> = group
-            .iter()
-            .copied()
-            .filter(|&j| !group.iter().any(|&i| follows(i, j)))
-            .collect();
-        heads.sort_by_key(|&h| simple_start(h));
-        let mut used = vec![false; n];
-        let mut chains: Vec<Vec<usize>> = Vec::new();
-        for head in heads {
-            // The longest chain from this head: where two sessions start at the same wall time (once in each
-            // pass), the right one is the one after which the chain goes on.
-            let mut best: Vec<usize> = Vec::new();
-            let mut path = vec![head];
-            let mut budget = 10_000u32;
-            longest_chain(&group, &follows, &used, &mut path, &mut best, &mut budget);
-            for &i in &best {
-                used[i] = true;
-            }
-            chains.push(best);
-        }
-        // Sessions in no chain (a cycle of equal times) stand alone.
-        chains.extend(group.iter().filter(|&&i| !used[i]).map(|&i| vec![i]));
-
-        // Each chain from its head's reading: what is stored, else the first occurrence for now.
-        let mut open_question: Vec<(usize, NaiveDateTime)> = Vec::new();
-        for (c, chain) in chains.iter().enumerate() {
-            let head = chain[0];
-            let mut from = simple_start(head);
-            if let SourceTime::Local(local) = sessions[head].start {
-                if let Some((first, second)) = time::both_readings(tz, local) {
-                    match stored(agent, first, second) {
-                        Some(t) => from = t,
-                        None => open_question.push((c, second)),
-                    }
-                }
-            }
-            walk(chain, from, &mut out);
-        }
-        // A chain whose first reading starts inside another chain's session of the agent: the second pass.
-        for (c, second) in open_question {
-            let head_start = out[chains[c][0]].0;
-            let inside_another = chains
-                .iter()
-                .enumerate()
-                .filter(|(d, _)| *d != c)
-                .flat_map(|(_, ch)| ch.iter())
-                .any(|&j| {
-                    let (s, e) = out[j];
-                    s <= head_start && e.is_some_and(|e| head_start < e)
-                });
-            if inside_another {
-                walk(&chains[c], second, &mut out);
+    for mut rows in clusters.into_values() {
+        rows.sort_by(|&a, &b| order_key(&sessions[a]).cmp(&order_key(&sessions[b])));
+        let options: Vec<Vec<Reading>> = rows.iter().map(|&i| readings(tz, &sessions[i])).collect();
+        for (&i, pick) in rows.iter().zip(search(&options)) {
+            if let Some(p) = pick {
+                out[i] = p;
             }
         }
     }
     out
 }
 
-/// Depth-first search for the longest chain of states extending `path`, within a step budget.
-fn longest_chain(
-    group: &[usize],
-    follows: &dyn Fn(usize, usize) -> bool,
-    used: &[bool],
-    path: &mut Vec<usize>,
-    best: &mut Vec<usize>,
-    budget: &mut u32,
-) {
-    if path.len() > best.len() {
-        best.clone_from(path);
+/// The order in which a cluster's rows are read: wall start, wall end (an open end last), code.
+fn order_key(s: &RepeatedHourSession) -> (SourceTime, bool, Option<SourceTime>, Option<&str>) {
+    (s.start, s.end.is_none(), s.end, s.activity_code.as_deref())
+}
+
+/// The reading of a row on its own: a start that happens twice as its first occurrence, an end as its
+/// first unless that is before the start, a start the clocks jumped over as `validate` reads it.
+fn simple(tz: Tz, s: &RepeatedHourSession) -> Reading {
+    let start = time::to_utc(tz, s.start, Fold::First).0;
+    let end = s.end.map(|e| time::to_utc(tz, e, Fold::NotBefore(start)).0);
+    match (s.start, end) {
+        (SourceTime::Local(l), Some(e)) if e < start && time::in_gap(tz, l) => {
+            (time::gap_reading(tz, l, Side::Change), end)
+        }
+        _ => (start, end),
     }
-    if *budget == 0 || best.len() == group.len() {
-        return;
-    }
-    *budget -= 1;
-    let last = *path.last().expect("a path starts with its head");
-    for &j in group {
-        if !used[j] && !path.contains(&j) && follows(last, j) {
-            path.push(j);
-            longest_chain(group, follows, used, path, best, budget);
-            path.pop();
+}
+
+/// Every reading of a row with no end before its start, in the order they are tried: the first
+/// occurrence of its start before the second, then of its end.
+fn readings(tz: Tz, s: &RepeatedHourSession) -> Vec<Reading> {
+    let both = |t: SourceTime| match t {
+        SourceTime::Local(l) => match time::both_readings(tz, l) {
+            Some((a, b)) => vec![a, b],
+            None => vec![time::to_utc(tz, t, Fold::First).0],
+        },
+        SourceTime::Utc(u) => vec![u],
+    };
+    let ends: Vec<Option<NaiveDateTime>> = match s.end {
+        None => vec![None],
+        Some(e) => both(e).into_iter().map(Some).collect(),
+    };
+    let gap = match s.start {
+        SourceTime::Local(l) if time::in_gap(tz, l) => Some(l),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for start in both(s.start) {
+        for &end in &ends {
+            match (gap, end) {
+                (_, Some(e)) if e >= start => out.push((start, end)),
+                (_, None) => out.push((start, None)),
+                // A start the clocks jumped over whose end precedes it: the instant of the change.
+                (Some(l), Some(e)) => {
+                    let change = time::gap_reading(tz, l, Side::Change);
+                    if e >= change {
+                        out.push((change, end));
+                    }
+                }
+                (None, Some(_)) => {}
+            }
         }
     }
+    out
+}
+
+/// Two readings of rows of one agent that cannot both stand: the same start, or overlapping.
+fn clash(a: &Reading, b: &Reading) -> bool {
+    let ends_after = |r: &Reading, t: NaiveDateTime| r.1.is_none_or(|e| e > t);
+    a.0 == b.0 || (ends_after(b, a.0) && ends_after(a, b.0))
+}
+
+/// For each row (its readings in `options`), the reading taken (see `resolve_repeated_hour`); `None` for
+/// a row with no reading, which is left to the merge to reject.
+fn search(options: &[Vec<Reading>]) -> Vec<Option<Reading>> {
+    let mut pick: Vec<Option<Reading>> = vec![None; options.len()];
+    let mut budget = SEARCH_BUDGET;
+    if depth_first(options, 0, &mut pick, &mut budget) != Some(true) {
+        // None without overlap (or not found in time): the fewest overlaps, row by row.
+        for k in 0..options.len() {
+            let clashes = |r: &Reading| pick[..k].iter().flatten().filter(|p| clash(p, r)).count();
+            pick[k] = options[k].iter().min_by_key(|r| clashes(r)).copied();
+        }
+    }
+    pick
+}
+
+/// Extends `pick[..k]` to a reading of every row without a clash, trying readings in order. `None`
+/// when the budget ran out.
+fn depth_first(
+    options: &[Vec<Reading>],
+    k: usize,
+    pick: &mut [Option<Reading>],
+    budget: &mut u32,
+) -> Option<bool> {
+    if k == options.len() {
+        return Some(true);
+    }
+    if options[k].is_empty() {
+        pick[k] = None;
+        return depth_first(options, k + 1, pick, budget);
+    }
+    for r in &options[k] {
+        *budget = budget.checked_sub(1)?;
+        if pick[..k].iter().flatten().any(|p| clash(p, r)) {
+            continue;
+        }
+        pick[k] = Some(*r);
+        match depth_first(options, k + 1, pick, budget) {
+            Some(false) => {}
+            found_or_out => return found_or_out,
+        }
+    }
+    pick[k] = None;
+    Some(false)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn paris() -> Tz {
-        "Europe/Paris".parse().unwrap()
-    }
-
-    fn dt(s: &str) -> NaiveDateTime {
-        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
-    }
-
-    fn local(s: &str) -> SourceTime {
-        SourceTime::Local(dt(s))
-    }
-
-    fn rh(agent: &str, start: &str, end: Option<&str>) -> RepeatedHourSession {
-        RepeatedHourSession {
-            agent_id: agent.into(),
-            start: local(start),
-            end: end.map(local),
-        }
-    }
-
-    #[test]
-    fn states_that_follow_each_other_through_the_repeated_hour_are_read_in_sequence_in_any_order() {
-        let day = [
-            rh("7", "2026-10-25 02:10:00", Some("2026-10-25 03:00:00")),
-            rh("7", "2026-10-25 01:30:00", Some("2026-10-25 02:40:00")),
-            rh("7", "2026-10-25 02:40:00", Some("2026-10-25 02:10:00")),
-        ];
-        let got = resolve_repeated_hour(paris(), &day, &|_, _, _| None);
-        assert_eq!(
-            got,
-            [
-                (dt("2026-10-25 01:10:00"), Some(dt("2026-10-25 02:00:00"))),
-                (dt("2026-10-24 23:30:00"), Some(dt("2026-10-25 00:40:00"))),
-                (dt("2026-10-25 00:40:00"), Some(dt("2026-10-25 01:10:00"))),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_login_in_the_second_pass_after_a_gap_is_not_laid_over_the_first_pass() {
-        let day = [
-            rh("7", "2026-10-25 02:00:00", Some("2026-10-25 02:50:00")),
-            rh("7", "2026-10-25 02:20:00", Some("2026-10-25 02:45:00")),
-            rh("8", "2026-10-25 02:20:00", None),
-        ];
-        let got = resolve_repeated_hour(paris(), &day, &|_, _, _| None);
-        assert_eq!(
-            got[0],
-            (dt("2026-10-25 00:00:00"), Some(dt("2026-10-25 00:50:00")))
-        );
-        assert_eq!(
-            got[1],
-            (dt("2026-10-25 01:20:00"), Some(dt("2026-10-25 01:45:00")))
-        );
-        assert_eq!(
-            got[2],
-            (dt("2026-10-25 00:20:00"), None),
-            "another agent's sessions do not count"
-        );
-    }
-
-    #[test]
-    fn a_chain_that_starts_in_the_second_pass_moves_whole() {
-        let day = [
-            rh("7", "2026-10-25 02:00:00", Some("2026-10-25 02:50:00")),
-            rh("7", "2026-10-25 02:20:00", Some("2026-10-25 02:30:00")),
-            rh("7", "2026-10-25 02:30:00", Some("2026-10-25 02:45:00")),
-        ];
-        let got = resolve_repeated_hour(paris(), &day, &|_, _, _| None);
-        assert_eq!(
-            got[1],
-            (dt("2026-10-25 01:20:00"), Some(dt("2026-10-25 01:30:00")))
-        );
-        assert_eq!(
-            got[2],
-            (dt("2026-10-25 01:30:00"), Some(dt("2026-10-25 01:45:00")))
-        );
-    }
-
-    #[test]
-    fn a_start_takes_the_reading_already_stored() {
-        // The next day's window sees only the open login: it keeps the reading the day's sync stored.
-        let day = [rh("7", "2026-10-25 02:20:00", None)];
-        let stored = |agent: &str, _first, second| (agent == "7").then_some(second);
-        let got = resolve_repeated_hour(paris(), &day, &stored);
-        assert_eq!(got[0], (dt("2026-10-25 01:20:00"), None));
-    }
-
-    proptest! {
-        /// States that follow each other across the autumn change, written as local wall time and given in
-        /// any order, are read back to the instants they happened: no overlap, no gap.
-        #[test]
-        fn a_chain_of_states_across_the_autumn_change_is_read_back_exactly(
-            lengths in proptest::collection::vec(5i64..50, 2..12),
-            rotate in 0usize..12,
-        ) {
-            let tz = paris();
-            let mut t = dt("2026-10-24 23:40:00");
-            let mut truth = Vec::new();
-            for m in &lengths {
-                let end = t + chrono::Duration::minutes(*m);
-                truth.push((t, end));
-                t = end;
-            }
-            let wall = |u: NaiveDateTime| SourceTime::Local(chrono::TimeZone::from_utc_datetime(&tz, &u).naive_local());
-            let mut items: Vec<(usize, RepeatedHourSession)> = truth
-                .iter()
-                .enumerate()
-                .map(|(i, (s, e))| (i, RepeatedHourSession { agent_id: "a".into(), start: wall(*s), end: Some(wall(*e)) }))
-                .collect();
-            let k = rotate % items.len();
-            items.rotate_left(k);
-            let got = resolve_repeated_hour(tz, &items.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(), &|_, _, _| None);
-            // In any order: the states tile the time they covered, no overlap, no gap. (Wall times alone can
-            // fit two tilings, e.g. 02:00-02:14 once and 02:00-02:05-02:14 in the other pass.)
-            let mut got_sorted: Vec<_> = got.iter().map(|(s, e)| (*s, e.unwrap())).collect();
-            got_sorted.sort();
-            prop_assert_eq!(got_sorted[0].0, truth[0].0);
-            prop_assert_eq!(got_sorted.last().unwrap().1, truth.last().unwrap().1);
-            for w in got_sorted.windows(2) {
-                prop_assert_eq!(w[0].1, w[1].0, "contiguous: {:?}", got_sorted);
-            }
-            // In source order (rows in the order they happened), each row is read back exactly.
-            if k == 0 {
-                for ((i, _), (s, e)) in items.iter().zip(got) {
-                    prop_assert_eq!((s, e), (truth[*i].0, Some(truth[*i].1)), "state {}", i);
-                }
-            }
-        }
-    }
-}
+mod tests;

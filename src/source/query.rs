@@ -329,12 +329,12 @@ impl SourceQuery {
                 }
                 Piece::Param(p) => {
                     let (t, instant) = match p {
-                        Placeholder::WindowStart => (window.local.start, false),
-                        Placeholder::WindowEnd => (window.local.end, false),
-                        Placeholder::LookbackStart => (window.local.lookback_start, false),
-                        Placeholder::WindowStartUtc => (window.utc.start, true),
-                        Placeholder::WindowEndUtc => (window.utc.end, true),
-                        Placeholder::LookbackStartUtc => (window.utc.lookback_start, true),
+                        Placeholder::WindowStart => (window.read.start, false),
+                        Placeholder::WindowEnd => (window.read.end, false),
+                        Placeholder::LookbackStart => (window.read.lookback_start, false),
+                        Placeholder::WindowStartUtc => (window.read_utc.start, true),
+                        Placeholder::WindowEndUtc => (window.read_utc.end, true),
+                        Placeholder::LookbackStartUtc => (window.read_utc.lookback_start, true),
                         Placeholder::Watermark => unreachable!("matched above"),
                     };
                     if instant {

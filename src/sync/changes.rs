@@ -22,7 +22,6 @@ impl<'p> ChangesMerge<'p> {
             self.batch(queue, &batch)?;
         }
         self.core.counts.read = rows.read();
-        self.core.finish_repeated_hour(queue)?;
         self.core.flush(queue, true)?;
         Ok(self.core.into_merged(0, None))
     }

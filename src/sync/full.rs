@@ -12,10 +12,12 @@ use super::queue::Queue;
 use super::repeated::RepeatedHourRow;
 use super::run::Merged;
 use super::stream::{Stored, StoredStream};
+use super::ties::{self, Carried};
 use crate::error::Failure;
 use crate::sessions::Field;
 use crate::source::{Batch, Rows};
 use crate::store::models::{from_micros, micros, NewSession, SessionKey};
+use crate::window::Place;
 
 pub(super) struct FullMerge<'p> {
     core: Core<'p>,
@@ -31,6 +33,8 @@ pub(super) struct FullMerge<'p> {
     /// Stored sessions of the window no row matched: deleted at the end of the result, unless a rejected
     /// row names them (`Protected`). Only what the source lost is held here, not the day.
     gone: Vec<(SessionKey, i64)>,
+    /// Valid rows at the last start of the batch before, merged with the next batch's rows at that start.
+    carried: Vec<Carried>,
 }
 
 impl<'p> FullMerge<'p> {
@@ -44,6 +48,7 @@ impl<'p> FullMerge<'p> {
             stale_open: 0,
             stale_open_first: None,
             gone: Vec::new(),
+            carried: Vec::new(),
         }
     }
 
@@ -52,6 +57,10 @@ impl<'p> FullMerge<'p> {
             self.batch(queue, &batch)?;
         }
         self.core.counts.read = rows.read();
+        let carried = std::mem::take(&mut self.carried);
+        let last: Vec<_> = carried.iter().map(|c| (c.view(), c.names)).collect();
+        self.stream_rows(&last)?;
+        self.merge_before_window(queue)?;
         self.finish_stream(queue)?;
         self.core.finish_repeated_hour(queue)?;
         // Stored sessions of the held spans that no source row matched.
@@ -83,21 +92,74 @@ impl<'p> FullMerge<'p> {
             let Some(s) = self.core.admit(no, &raw) else {
                 continue;
             };
-            match self.core.plan.window.outside(&s) {
-                None => {
+            // A row whose end happens twice is placed once it is read with its agent's rows of that hour.
+            let place = match s.in_repeated_hour {
+                true => Place::Own,
+                false => self.core.plan.window.place(&s),
+            };
+            match place {
+                Place::Own => {
                     let agent = self.core.names.agents.index_of(s.agent_id);
                     names.push((agent, self.core.names.code_index(s.activity_code)));
                     valid.push(ValidRow { no, raw, s });
                 }
-                Some(why) => self.core.reject(no, &raw, why),
+                Place::Context => {}
+                Place::Outside(why) => self.core.reject(no, &raw, why),
             }
         }
         self.register_unknown(queue, &valid, &mut names)?;
-        for (v, (agent, code)) in valid.iter().zip(names) {
-            self.stream_row(v, agent as usize, code)?;
-        }
+        // Rows at one start are merged together (ties); those at the batch's last start wait for the next.
+        let carried = std::mem::take(&mut self.carried);
+        let rows: Vec<(ValidRow<'_>, (u32, u32))> = carried
+            .iter()
+            .map(|c| (c.view(), c.names))
+            .chain(valid.into_iter().zip(names))
+            .collect();
+        let last_start = rows.last().map(|(v, _)| v.s.started_at);
+        let cut = rows
+            .iter()
+            .rposition(|(v, _)| Some(v.s.started_at) != last_start)
+            .map_or(0, |i| i + 1);
+        let (now, later) = rows.split_at(cut);
+        self.stream_rows(now)?;
+        self.carried = later.iter().map(|(v, n)| Carried::new(v, *n)).collect();
         self.merge_before_window(queue)?;
         self.core.flush(queue, false)
+    }
+
+    /// Merges rows in start order with the stored stream, the rows at one start together.
+    fn stream_rows(&mut self, rows: &[(ValidRow<'_>, (u32, u32))]) -> anyhow::Result<()> {
+        let mut i = 0;
+        while i < rows.len() {
+            let start = rows[i].0.s.started_at;
+            let n = rows[i..]
+                .iter()
+                .take_while(|(v, _)| v.s.started_at == start)
+                .count();
+            if n == 1 {
+                let (v, (agent, code)) = &rows[i];
+                self.stream_row(v, *agent as usize, *code)?;
+            } else {
+                self.stream_tied(&rows[i..i + n])?;
+            }
+            i += n;
+        }
+        Ok(())
+    }
+
+    /// Rows at one start: of an agent's rows, the one `ties` keeps is merged, the others rejected.
+    fn stream_tied(&mut self, rows: &[(ValidRow<'_>, (u32, u32))]) -> anyhow::Result<()> {
+        let mut group: Vec<&(ValidRow<'_>, (u32, u32))> = rows.iter().collect();
+        let kept = ties::settle(&mut group, |r| i64::from(r.1 .0), |r| &r.0);
+        for (i, (v, (agent, code))) in group.iter().enumerate() {
+            if kept[i] == i {
+                self.stream_row(v, *agent as usize, *code)?;
+            } else {
+                let why = ties::tie(&group[kept[i]].0, v);
+                self.core.reject(v.no, &v.raw, why);
+            }
+        }
+        Ok(())
     }
 
     /// Registers the names of this batch not known yet, and looks their indices up again.

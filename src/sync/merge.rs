@@ -9,11 +9,13 @@ use super::names::{NameBook, NO_CODE, UNKNOWN};
 use super::queue::{Queue, Write};
 use super::repeated::RepeatedHourRow;
 use super::run::{Counts, Merged, Mode, Plan, RejectedSample};
+use super::ties;
 use crate::sessions::{self, Field, LocalZone, RawRow, Rejection, SourceSession, SourceTime};
 use crate::source::query::Watermark;
 use crate::store::models::{
-    micros, NameKind, NewRejectedRow, NewSession, SessionChange, SessionKey, StoredSession,
+    micros, NewRejectedRow, NewSession, SessionChange, SessionKey, StoredSession,
 };
+use crate::window::Place;
 
 /// How many rejected rows a report keeps for display.
 const REPORT_SAMPLE: usize = 10;
@@ -93,6 +95,8 @@ pub(super) struct Core<'p> {
     wall_clock_key: Option<String>,
     /// Local days a changes run wrote sessions in.
     changed_days: std::collections::BTreeSet<chrono::NaiveDate>,
+    /// Local days of the repeated hours a changes run met, left to a full read of the day.
+    reread_days: std::collections::BTreeSet<chrono::NaiveDate>,
     pub counts: Counts,
 }
 
@@ -103,7 +107,7 @@ impl<'p> Core<'p> {
             plan,
             zone: LocalZone::new(tz),
             names,
-            held: super::repeated::repeated_spans(tz, &plan.window.local),
+            held: super::repeated::repeated_spans(tz, &plan.window.read),
             stored: FxHashMap::default(),
             inserted: FxHashSet::default(),
             repeated: Vec::new(),
@@ -116,6 +120,7 @@ impl<'p> Core<'p> {
             max_change_key: None,
             wall_clock_key: None,
             changed_days: Default::default(),
+            reread_days: Default::default(),
             counts: Counts::default(),
         }
     }
@@ -130,6 +135,7 @@ impl<'p> Core<'p> {
             max_change_key: self.max_change_key,
             wall_clock_key: self.wall_clock_key,
             changed_days: self.changed_days.into_iter().collect(),
+            reread_days: self.reread_days.into_iter().collect(),
         }
     }
 
@@ -139,13 +145,19 @@ impl<'p> Core<'p> {
 
     /// Row `no` through the rules (its change key first, for incremental systems): the session it is, or
     /// `None` when it is rejected, or held for the end of the result because its start is a time of the
-    /// hour the clocks go back (read then with the agent's other rows of that hour).
+    /// hour the clocks go back (read then with the agent's other rows of that hour), or, in a changes run,
+    /// left to a full read of the day of that hour.
     pub fn admit<'a>(&mut self, no: u64, raw: &RawRow<'a>) -> Option<SourceSession<'a>> {
         let checked = self
             .change_key(raw)
             .and_then(|()| sessions::validate_in(raw, &mut self.zone));
+        let changes = self.plan.mode == Mode::Changes;
         match checked {
-            Ok(s) if s.start_repeats || self.in_held(micros(s.started_at)) => {
+            Ok(s) if changes && s.in_repeated_hour => {
+                self.defer(&s);
+                None
+            }
+            Ok(s) if !changes && (s.start_repeats || self.in_held(micros(s.started_at))) => {
                 self.repeated.push(RepeatedHourRow::new(no, raw, &s));
                 None
             }
@@ -155,6 +167,19 @@ impl<'p> Core<'p> {
                 self.protect(agent, start);
                 self.reject(no, raw, why);
                 None
+            }
+        }
+    }
+
+    /// A changes run sees a row of the repeated hour without the agent's other rows of that hour: its
+    /// day is read in full right after the run (`sync_and_reconcile`), which reads them all.
+    fn defer(&mut self, s: &SourceSession<'_>) {
+        let tz = self.zone.tz();
+        for t in [Some(s.start), s.end].into_iter().flatten() {
+            if let SourceTime::Local(l) = t {
+                if let Some(r) = sessions::Repeat::of(tz, l) {
+                    self.reread_days.insert(r.wall_start.date());
+                }
             }
         }
     }
@@ -297,13 +322,39 @@ impl<'p> Core<'p> {
         self.counts.new_agent_ids += agents;
         self.counts.new_activity_codes += codes;
         self.load_missing(queue, &valid)?;
-        for v in valid {
-            let agent = self
+        let key_of = |core: &Self, v: &ValidRow<'_>| {
+            let agent = core
                 .names
                 .agents
                 .get(v.s.agent_id)
                 .expect("registered above");
-            let key = SessionKey::new(v.s.started_at, self.names.agents.id(agent));
+            (
+                agent,
+                SessionKey::new(v.s.started_at, core.names.agents.id(agent)),
+            )
+        };
+        // Rows of one agent and start in this batch: the one `ties` keeps, whatever their order.
+        let mut order: Vec<(SessionKey, usize)> = valid
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (key_of(self, v).1, i))
+            .collect();
+        order.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| ties::kept_first(&valid[a.1], &valid[b.1]))
+        });
+        let mut kept_by: Vec<Option<usize>> = vec![None; valid.len()];
+        for w in order.windows(2) {
+            if w[0].0 == w[1].0 {
+                kept_by[w[1].1] = Some(kept_by[w[0].1].unwrap_or(w[0].1));
+            }
+        }
+        for (i, v) in valid.iter().enumerate() {
+            if let Some(k) = kept_by[i] {
+                self.reject(v.no, &v.raw, ties::tie(&valid[k], v));
+                continue;
+            }
+            let (agent, key) = key_of(self, v);
             let fresh = match self.stored.get(&key) {
                 Some(slot) => !slot.seen,
                 None => !self.inserted.contains(&key),
@@ -362,25 +413,30 @@ impl<'p> Core<'p> {
 }
 
 impl Core<'_> {
-    /// The rows of the repeated hour, read again together and merged. A full sync has the stored
-    /// sessions of the window already; an incremental run looks them all up.
+    /// The rows held for the end of a full sync's result (the repeated hour, the spring gap), read
+    /// together (`sessions::resolve_repeated_hour`) and merged by key with the stored sessions of those
+    /// hours, loaded with the stored window.
     pub fn finish_repeated_hour(&mut self, queue: &Queue) -> anyhow::Result<()> {
         let rows = std::mem::take(&mut self.repeated);
         if rows.is_empty() {
             return Ok(());
         }
-        if self.plan.mode == Mode::Changes {
-            // An incremental run has loaded only the agent IDs of rows merged so far.
-            let names = rows.iter().map(|r| r.agent_id.clone());
-            self.names.load_named(queue, NameKind::AgentId, names)?;
-        }
-        self.load_both_readings(queue, &rows)?;
-        let times = self.read_again(&rows);
+        let (tz, hours) = (self.zone.tz(), self.plan.system.max_session_hours);
+        let items: Vec<sessions::RepeatedHourSession> = rows
+            .iter()
+            .map(|r| sessions::RepeatedHourSession {
+                agent_id: r.agent_id.clone(),
+                activity_code: r.activity_code.clone(),
+                start: r.start,
+                end: r.end,
+            })
+            .collect();
+        let times = sessions::resolve_repeated_hour(tz, hours, &items);
         let mut valid = Vec::with_capacity(rows.len());
         for (r, (start, end)) in rows.iter().zip(times) {
             let raw = r.raw();
-            let checked = sessions::checked_times(start, end).and_then(|(started_at, ended_at)| {
-                let s = SourceSession {
+            let checked =
+                sessions::checked_times(start, end).map(|(started_at, ended_at)| SourceSession {
                     agent_id: &r.agent_id,
                     activity_code: r.activity_code.as_deref(),
                     started_at,
@@ -389,94 +445,39 @@ impl Core<'_> {
                     end: r.end,
                     in_repeated_hour: true,
                     start_repeats: true,
-                };
-                match self.plan.mode {
-                    Mode::Full => self.plan.window.outside(&s).map_or(Ok(s), Err),
-                    Mode::Changes => Ok(s),
+                });
+            // A row of a repeated hour this window did not read all around (a window reaching back to an
+            // old open session): its own day's sync reads it.
+            let read_around = |t: &SourceTime| match t {
+                SourceTime::Local(l) => sessions::Repeat::of(tz, *l)
+                    .is_none_or(|rep| self.plan.window.reads_around(&rep)),
+                SourceTime::Utc(_) => true,
+            };
+            let place = match checked {
+                Ok(_) if ![Some(r.start), r.end].iter().flatten().all(read_around) => {
+                    Place::Context
                 }
-            });
-            match checked {
-                Ok(s) => valid.push(ValidRow {
-                    no: r.row_no,
-                    raw,
-                    s,
-                }),
-                Err(why) => {
-                    // Its start has two readings: keep every stored session of the agent.
-                    self.protect(Some(&r.agent_id), None);
-                    self.reject(r.row_no, &raw, why)
-                }
+                Ok(s) => match self.plan.window.place(&s) {
+                    Place::Own => {
+                        valid.push(ValidRow {
+                            no: r.row_no,
+                            raw,
+                            s,
+                        });
+                        continue;
+                    }
+                    other => other,
+                },
+                Err(why) => Place::Outside(why),
+            };
+            if let Place::Outside(why) = place {
+                // Its times have two readings: keep every stored session of the agent.
+                self.protect(Some(&r.agent_id), None);
+                self.reject(r.row_no, &raw, why);
             }
         }
         self.merge_keyed(queue, valid)?;
         self.flush(queue, true)
-    }
-
-    /// Which reading of an ambiguous start is already stored: both candidates not loaded yet are looked
-    /// up, so that every window reads a row the same way.
-    fn load_both_readings(
-        &mut self,
-        queue: &Queue,
-        rows: &[RepeatedHourRow],
-    ) -> anyhow::Result<()> {
-        let tz = self.zone.tz();
-        let window_start = self.plan.window.utc.start;
-        let mut probe = Vec::new();
-        for r in rows {
-            let (SourceTime::Local(local), Some(agent)) =
-                (r.start, self.names.agents.get(&r.agent_id))
-            else {
-                continue;
-            };
-            let Some((first, second)) = sessions::time::both_readings(tz, local) else {
-                continue;
-            };
-            let id = self.names.agents.id(agent);
-            for t in [first, second] {
-                let key = SessionKey::new(t, id);
-                if (self.plan.mode == Mode::Changes || t < window_start)
-                    && !self.stored.contains_key(&key)
-                {
-                    probe.push(key);
-                }
-            }
-        }
-        self.load_into_stored(queue, probe)
-    }
-
-    /// The UTC times of the held rows, read together.
-    fn read_again(&self, rows: &[RepeatedHourRow]) -> Vec<(NaiveDateTime, Option<NaiveDateTime>)> {
-        let items: Vec<sessions::RepeatedHourSession> = rows
-            .iter()
-            .map(|r| sessions::RepeatedHourSession {
-                agent_id: r.agent_id.clone(),
-                start: r.start,
-                end: r.end,
-            })
-            .collect();
-        let stored_reading = |agent: &str, first: NaiveDateTime, second: NaiveDateTime| {
-            let id = self.names.agents.id(self.names.agents.get(agent)?);
-            let has = |t: NaiveDateTime| {
-                let key = SessionKey::new(t, id);
-                self.stored.contains_key(&key) || self.inserted.contains(&key)
-            };
-            match (has(first), has(second)) {
-                (true, false) => Some(first),
-                (false, true) => Some(second),
-                _ => None,
-            }
-        };
-        let tz = self.zone.tz();
-        let mut times = sessions::resolve_repeated_hour(tz, &items, &stored_reading);
-        // A start the clocks jumped over whose end would precede it: read as the instant of the change.
-        for (r, (start, end)) in rows.iter().zip(times.iter_mut()) {
-            if let SourceTime::Local(l) = r.start {
-                if end.is_some_and(|e| e < *start) && sessions::time::in_gap(tz, l) {
-                    *start = sessions::time::gap_reading(tz, l, sessions::time::Side::Change);
-                }
-            }
-        }
-        times
     }
 }
 

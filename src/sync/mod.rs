@@ -21,6 +21,7 @@ mod repeated;
 pub mod run;
 pub mod schedule;
 mod stream;
+mod ties;
 
 use anyhow::Context;
 use chrono::{NaiveDateTime, SubsecRound, Utc};
@@ -123,7 +124,16 @@ pub fn sync_and_reconcile(
     let today = Days::today(system.time_zone).first;
     let reconcile = system.incremental.is_some()
         && matches!(&first, Ok(r) if r.mode == Mode::Full && r.days.first <= today && today <= r.days.last);
+    // Rows of the hour the clocks go back that a changes run met: their day, read in full now.
+    let reread = match &first {
+        Ok(r) => r.reread_days.clone(),
+        Err(_) => Vec::new(),
+    };
     let mut outcomes = vec![first];
+    for day in reread {
+        tracing::info!(system = %system.name, %day, "a changes run met rows of the hour the clocks go back: reading their day in full");
+        outcomes.push(sync(store, system, Target::Days(Days::one(day))));
+    }
     if reconcile {
         match store.changed_days(&system.name) {
             Ok(days) => {

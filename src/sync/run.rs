@@ -54,6 +54,9 @@ pub struct RunReport {
     /// earliest local day they began: a sync of that day closes them.
     pub stale_open: usize,
     pub stale_open_since: Option<NaiveDate>,
+    /// Days a changes run met rows of the hour the clocks go back in: read in full next
+    /// (`sync::sync_and_reconcile`), since those rows are read with the agent's other rows of that hour.
+    pub reread_days: Vec<NaiveDate>,
 }
 
 /// What a merge hands to the run record.
@@ -68,6 +71,8 @@ pub(super) struct Merged {
     pub wall_clock_key: Option<String>,
     /// Local days a changes run wrote sessions in, in order.
     pub changed_days: Vec<NaiveDate>,
+    /// Local days of repeated hours whose rows a changes run left to a full read of the day.
+    pub reread_days: Vec<NaiveDate>,
 }
 
 /// One run, decided: which system, which run row, which window, which query.
@@ -212,9 +217,11 @@ pub(super) fn record(
     }
     // Days a changes run wrote to wait for the next full sync of today; a full sync reads its days anew.
     match plan.mode {
-        Mode::Changes => ops
-            .mark_changed_days(plan.system_id, &m.changed_days)
-            .map(drop),
+        Mode::Changes => {
+            let mut days = m.changed_days.clone();
+            days.extend(&m.reread_days);
+            ops.mark_changed_days(plan.system_id, &days).map(drop)
+        }
         Mode::Full => ops
             .clear_changed_days(
                 plan.system_id,
@@ -273,6 +280,7 @@ pub(super) fn record(
         stale_open: m.stale_open,
         stale_open_since,
         rejected: m.rejected_sample,
+        reread_days: m.reread_days,
     })
 }
 

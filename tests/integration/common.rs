@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use acdsync::config::{DatabaseUrl, ExternalSystemConfig, WindowParameters};
+use acdsync::config::{DatabaseUrl, ExternalSystemConfig, WatermarkKind, WindowParameters};
 use acdsync::demo::GENERIC_SESSIONS_SQL;
 use acdsync::source::query::{QueryKind, SourceQuery};
 use acdsync::store::{schema, Create, Store};
@@ -134,6 +134,17 @@ impl TestStore {
         store.check_schema()?;
         store.lock(false)?;
         sync::sync(&mut store, system, Target::Days(days))
+    }
+
+    /// A sync of today as `acdsync sync` runs it for an incremental system: by changes (or in full), then
+    /// the full reads it asks for. Every run's report, the requested one first.
+    pub fn sync_today(&self, system: &ExternalSystemConfig) -> Vec<RunReport> {
+        let mut store = self.open();
+        store.lock(false).unwrap();
+        sync::sync_and_reconcile(&mut store, system, Target::Today)
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect()
     }
 
     /// A connection of the test's own, as a DBA would open one (not acdsync's `Store`).
@@ -443,4 +454,34 @@ macro_rules! on_both_stores {
             }
         }
     };
+}
+
+/// An incremental system in `zone` reading `acd_agent_states` of `source`, its change key selected as `key` and the
+/// changes query's condition `condition {watermark}`; full syncs every hour.
+pub fn incremental_system(
+    zone: &str,
+    source: &Source,
+    key: &str,
+    condition: &str,
+    kind: WatermarkKind,
+) -> acdsync::config::ExternalSystemConfig {
+    let window_sql = format!(
+        "SELECT agent_id, activity_code, started_at, ended_at, {key} FROM acd_agent_states \
+         WHERE started_at >= {{lookback_start}} AND started_at < {{window_end}} \
+           AND (started_at >= {{window_start}} OR ended_at IS NULL OR ended_at >= {{window_start}}) \
+         ORDER BY started_at"
+    );
+    let changes_sql = format!(
+        "SELECT agent_id, activity_code, started_at, ended_at, {key} FROM acd_agent_states \
+         WHERE {condition} {{watermark}}"
+    );
+    let changes = SourceQuery::parse(
+        std::path::Path::new("changes.sql"),
+        &changes_sql,
+        QueryKind::Changes,
+    )
+    .unwrap();
+    source
+        .system_with_sql("inc", zone, WindowParameters::Bound, &window_sql)
+        .with_incremental(changes, kind, std::time::Duration::from_secs(3600))
 }

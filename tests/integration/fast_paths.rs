@@ -3,10 +3,7 @@
 //! same sessions as a fresh import of the final source; and the guards around them (start order, the
 //! watermark moving only with the writes).
 
-use std::time::Duration;
-
 use acdsync::config::{WatermarkKind, WindowParameters};
-use acdsync::source::query::{QueryKind, SourceQuery};
 use acdsync::sync::{self, Mode, Target};
 
 use crate::common::*;
@@ -229,37 +226,14 @@ fn incremental_source(
     source.execute(
         "ALTER TABLE acd_agent_states ADD COLUMN change_id bigint NOT NULL DEFAULT nextval('acd_change_seq')",
     );
-    let system = incremental_system(&source, "change_id", "change_id >", WatermarkKind::Integer);
+    let system = incremental_system(
+        PARIS,
+        &source,
+        "change_id",
+        "change_id >",
+        WatermarkKind::Integer,
+    );
     (store, source, system)
-}
-
-/// An incremental system reading `acd_agent_states` of `source`, its change key selected as `key` and the
-/// changes query's condition `condition {watermark}`; full syncs every hour.
-fn incremental_system(
-    source: &Source,
-    key: &str,
-    condition: &str,
-    kind: WatermarkKind,
-) -> acdsync::config::ExternalSystemConfig {
-    let window_sql = format!(
-        "SELECT agent_id, activity_code, started_at, ended_at, {key} FROM acd_agent_states \
-         WHERE started_at >= {{lookback_start}} AND started_at < {{window_end}} \
-           AND (started_at >= {{window_start}} OR ended_at IS NULL OR ended_at >= {{window_start}}) \
-         ORDER BY started_at"
-    );
-    let changes_sql = format!(
-        "SELECT agent_id, activity_code, started_at, ended_at, {key} FROM acd_agent_states \
-         WHERE {condition} {{watermark}}"
-    );
-    let changes = SourceQuery::parse(
-        std::path::Path::new("changes.sql"),
-        &changes_sql,
-        QueryKind::Changes,
-    )
-    .unwrap();
-    source
-        .system_with_sql("inc", PARIS, WindowParameters::Bound, &window_sql)
-        .with_incremental(changes, kind, Duration::from_secs(3600))
 }
 
 fn run(
@@ -496,6 +470,7 @@ fn timestamp_watermark_source(
         "ALTER TABLE acd_agent_states ADD COLUMN changed_at timestamptz NOT NULL DEFAULT clock_timestamp()",
     );
     let system = incremental_system(
+        PARIS,
         &source,
         "CAST(changed_at AS text)",
         "changed_at >",

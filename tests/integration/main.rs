@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod fast_paths;
 mod read_only;
+mod repeated_hour;
 mod schema_rules;
 
 use acdsync::config::WindowParameters;
@@ -399,7 +400,8 @@ on_both_stores!(paris_dst_days_convert_local_time_right, |kind| {
         (0, 0, 0, 5),
         "the repeated hour reads the same way every time"
     );
-    // The next day's window sees only agent 3's open login, and keeps the reading stored the day before.
+    // The next day's window owns only agent 3's open login; it reads the agents' rows of the repeated hour
+    // with it (5 rows), so that the login is read as the day before read it.
     let next_day = store.sync(&system, day("2026-10-26")).unwrap();
     assert_eq!(
         (
@@ -408,7 +410,7 @@ on_both_stores!(paris_dst_days_convert_local_time_right, |kind| {
             next_day.counts.unchanged,
             next_day.stale_open
         ),
-        (1, 0, 1, 0)
+        (5, 0, 1, 0)
     );
     assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 8);
     let v = store.view();
@@ -487,7 +489,13 @@ on_both_stores!(
             reasons[2].2.contains("\"2026-01-15 25:61:00\""),
             "{reasons:?}"
         );
-        assert!(reasons[3].2.contains("duplicate"), "{reasons:?}");
+        // Two rows of agent 1001 at 08:00: the longer (the open one, row 2 in start order) is kept,
+        // whatever their order in the result.
+        assert_eq!(reasons[3].0, 1, "{reasons:?}");
+        assert!(
+            reasons[3].2.contains("same agent and start as row 2"),
+            "{reasons:?}"
+        );
         assert_eq!(store.count("SELECT COUNT(*) FROM rejected_rows"), 4);
         assert_eq!(
         store.count("SELECT COUNT(*) FROM rejected_rows WHERE field = 'started_at' AND started_at = '2026-01-15 25:61:00' AND agent_id = '1004' AND source_row = 10"),
