@@ -485,3 +485,12 @@ pub fn incremental_system(
         .system_with_sql("inc", zone, WindowParameters::Bound, &window_sql)
         .with_incremental(changes, kind, std::time::Duration::from_secs(3600))
 }
+
+/// A row of today for agent `seed` in a PostgreSQL source: the first sync of today of an incremental
+/// system reads it and sets the watermark, so that later runs go by changes.
+pub fn seed_today(source: &Source, zone: &str) {
+    source.execute(&format!(
+        "INSERT INTO acd_agent_states (agent_id, started_at, ended_at) \
+         VALUES ('seed', date_trunc('minute', now() AT TIME ZONE '{zone}'), NULL)"
+    ));
+}

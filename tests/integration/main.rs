@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod dst_orders;
 mod fast_paths;
 mod read_only;
 mod repeated_hour;

@@ -54,10 +54,7 @@ fn changes_source(zone: &str) -> (Source, acdsync::config::ExternalSystemConfig)
     source.execute(
         "ALTER TABLE acd_agent_states ADD COLUMN change_id bigint NOT NULL DEFAULT nextval('acd_change_seq')",
     );
-    source.execute(
-        "INSERT INTO acd_agent_states (agent_id, started_at, ended_at) \
-         VALUES ('seed', date_trunc('day', now() AT TIME ZONE 'UTC') + interval '1 minute', NULL)",
-    );
+    seed_today(&source, zone);
     let system = incremental_system(
         zone,
         &source,

@@ -255,11 +255,7 @@ type Chain = (u8, i64, Vec<(i64, bool)>);
 
 /// Random chains of states of a few agents around a change, built from real instants and written as
 /// wall time, as `(agent, truth start, truth end, wall start, wall end)`.
-fn chains(
-    tz: Tz,
-    change: NaiveDateTime,
-    spec: &[Chain],
-) -> Vec<(RepeatedHourSession, Reading)> {
+fn chains(tz: Tz, change: NaiveDateTime, spec: &[Chain]) -> Vec<(RepeatedHourSession, Reading)> {
     let wall = |u: NaiveDateTime| SourceTime::Local(tz.from_utc_datetime(&u).naive_local());
     let mut out = Vec::new();
     for (agent, from, states) in spec {

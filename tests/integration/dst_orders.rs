@@ -1,0 +1,277 @@
+//! The property of issue 12: random chains of agents' states around a change of the clocks, built from
+//! real instants and written as local wall time, synced day by day forward, backward, as one range (with
+//! batch sizes 10,000, 3 and 1) and by changes, end in the same store; re-runs write nothing; no valid row
+//! is rejected; and where a wall time happens once, the stored instant is the real one.
+//!
+//! Zones whose clocks change at 01:00 UTC, at 02:00 local, at midnight and by 30 minutes. A short run is part
+//! of the test command; the long run (documented in docs/time.md) sets the cases per zone:
+//!
+//!     ACDSYNC_DST_CASES=1000 cargo test --release --test integration dst_orders
+//!
+//! (`ACDSYNC_DST_ZONE=Asia/Beirut` runs one zone, `ACDSYNC_DST_SEED=N` starts at another seed.)
+
+use acdsync::sync::Days;
+use chrono::{Duration, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use chrono_tz::Tz;
+
+use crate::common::*;
+
+const ZONES: [&str; 7] = [
+    "Europe/Paris",
+    "America/New_York",
+    "Atlantic/Azores",
+    "America/Havana",
+    "Asia/Beirut",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+];
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// A state as it happened (UTC) and as the source writes it (wall time).
+#[derive(Clone, Debug)]
+struct State {
+    agent: String,
+    code: Option<&'static str>,
+    start: NaiveDateTime,
+    end: Option<NaiveDateTime>,
+}
+
+/// The instants of 2026 at which the offset of `tz` goes down (`back`) or up.
+fn change(tz: Tz, back: bool) -> NaiveDateTime {
+    let offset = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix().local_minus_utc();
+    let mut t = NaiveDate::from_ymd_opt(2026, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    loop {
+        let next = t + Duration::minutes(15);
+        if (offset(next) < offset(t)) == back && offset(next) != offset(t) {
+            return next;
+        }
+        t = next;
+    }
+}
+
+/// One to three agents, each a chain of one to eight states (with gaps now and then) around `at`.
+fn chains(rng: &mut Lcg, at: NaiveDateTime) -> Vec<State> {
+    let codes = [None, Some("BREAK"), Some("CALL"), Some("ACW")];
+    let mut out = Vec::new();
+    for agent in 0..=rng.below(3) {
+        let mut t = at - Duration::minutes(180) + Duration::seconds(rng.below(4 * 3600) as i64);
+        let n = 1 + rng.below(8);
+        for k in 0..n {
+            let end = t + Duration::seconds(60 + rng.below(90 * 60) as i64);
+            let open = k + 1 == n && rng.below(4) == 0;
+            out.push(State {
+                agent: format!("a{agent}"),
+                code: codes[rng.below(4) as usize],
+                start: t,
+                end: (!open).then_some(end),
+            });
+            t = end
+                + Duration::seconds(if rng.below(3) == 0 {
+                    rng.below(1200) as i64
+                } else {
+                    0
+                });
+        }
+    }
+    out
+}
+
+fn wall(tz: Tz, t: NaiveDateTime) -> String {
+    tz.from_utc_datetime(&t)
+        .naive_local()
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn insert(source: &Source, tz: Tz, rows: &[State]) {
+    if rows.is_empty() {
+        return;
+    }
+    let values: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let q = |v: Option<String>| v.map_or("NULL".to_owned(), |v| format!("'{v}'"));
+            format!(
+                "('{}', {}, '{}', {})",
+                r.agent,
+                q(r.code.map(str::to_owned)),
+                wall(tz, r.start),
+                q(r.end.map(|e| wall(tz, e)))
+            )
+        })
+        .collect();
+    source.execute(&format!(
+        "INSERT INTO acd_agent_states (agent_id, activity_code, started_at, ended_at) VALUES {}",
+        values.join(", ")
+    ));
+}
+
+type Stored = Vec<(String, Option<String>, NaiveDateTime, Option<NaiveDateTime>)>;
+
+fn stored(store: &TestStore) -> Stored {
+    store
+        .view()
+        .into_iter()
+        .filter(|v| v.agent != "seed")
+        .map(|v| (v.agent, v.code, v.started_at, v.ended_at))
+        .collect()
+}
+
+/// Syncs `days` in turn; returns the rows rejected and the sessions written.
+fn sync_days(
+    store: &TestStore,
+    system: &acdsync::config::ExternalSystemConfig,
+    days: &[Days],
+) -> (u64, u64) {
+    let (mut rejected, mut written) = (0, 0);
+    for d in days {
+        let r = store.sync(system, *d).unwrap();
+        rejected += r.counts.rejected;
+        written += r.counts.inserted + r.counts.updated + r.counts.deleted;
+    }
+    (rejected, written)
+}
+
+/// One case: a zone, the autumn or spring change, a seed for the chains.
+fn one_case(source: &Source, zone: &str, back: bool, seed: u64) {
+    let tz: Tz = zone.parse().unwrap();
+    let at = change(tz, back);
+    let mut rng = Lcg(seed);
+    let rows = chains(&mut rng, at);
+    let what = format!(
+        "{zone}, {} change, seed {seed}: {rows:#?}",
+        if back { "autumn" } else { "spring" }
+    );
+
+    source.execute("TRUNCATE acd_agent_states");
+    seed_today(source, zone);
+    let mut system = incremental_system(
+        zone,
+        source,
+        "change_id",
+        "change_id >",
+        acdsync::config::WatermarkKind::Integer,
+    );
+
+    // By changes: the first run of today sets the watermark, then the rows arrive in random chunks.
+    let changes = TestStore::new(StoreKind::Sqlite);
+    changes.sync_today(&system);
+    let mut shuffled = rows.clone();
+    for i in (1..shuffled.len()).rev() {
+        shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut rest = &shuffled[..];
+    while !rest.is_empty() {
+        let n = 1 + rng.below(rest.len() as u64) as usize;
+        insert(source, tz, &rest[..n]);
+        rest = &rest[n..];
+        for r in changes.sync_today(&system) {
+            assert_eq!(
+                r.counts.rejected, 0,
+                "changes run rejected rows: {r:?}\n{what}"
+            );
+        }
+    }
+
+    let d = tz.from_utc_datetime(&at).date_naive();
+    let day = |k: i64| Days::one(d + Duration::days(k));
+    let forward = TestStore::new(StoreKind::Sqlite);
+    system.batch_rows = 10_000;
+    let (rejected, _) = sync_days(&forward, &system, &[day(-1), day(0), day(1)]);
+    assert_eq!(rejected, 0, "forward: rows rejected\n{what}");
+    let want = stored(&forward);
+
+    let backward = TestStore::new(StoreKind::Sqlite);
+    system.batch_rows = 3;
+    let (rejected, _) = sync_days(&backward, &system, &[day(1), day(0), day(-1)]);
+    assert_eq!(rejected, 0, "backward: rows rejected\n{what}");
+    assert_eq!(
+        stored(&backward),
+        want,
+        "backward differs from forward\n{what}"
+    );
+
+    let range = TestStore::new(StoreKind::Sqlite);
+    system.batch_rows = 1;
+    let all = Days {
+        first: day(-1).first,
+        last: day(1).first,
+    };
+    let (rejected, _) = sync_days(&range, &system, &[all]);
+    assert_eq!(rejected, 0, "range: rows rejected\n{what}");
+    assert_eq!(stored(&range), want, "range differs from forward\n{what}");
+
+    assert_eq!(
+        stored(&changes),
+        want,
+        "changes differ from forward\n{what}"
+    );
+
+    // Re-runs write nothing, in any order.
+    let (_, written) = sync_days(&forward, &system, &[day(0), day(1), day(-1), all]);
+    assert_eq!(written, 0, "a re-run wrote\n{what}");
+    let again = changes.sync_today(&system);
+    assert_eq!(
+        again[0].counts.inserted + again[0].counts.updated,
+        0,
+        "a changes re-run wrote\n{what}"
+    );
+
+    // Every row is a session; where a wall time happens once, at its real instant.
+    assert_eq!(want.len(), rows.len(), "rows lost\n{what}");
+    let once = |t: NaiveDateTime| {
+        let w = tz.from_utc_datetime(&t).naive_local();
+        matches!(tz.from_local_datetime(&w), chrono::LocalResult::Single(_))
+    };
+    for r in rows.iter().filter(|r| once(r.start)) {
+        let s = want
+            .iter()
+            .find(|s| s.0 == r.agent && s.2 == r.start)
+            .unwrap_or_else(|| panic!("no session at the real start of {r:?}\n{what}"));
+        if r.end.is_none_or(once) {
+            assert_eq!(s.3, r.end, "end of {r:?}\n{what}");
+        }
+    }
+}
+
+#[test]
+fn every_order_of_syncs_ends_in_the_same_store_around_every_kind_of_change() {
+    let cases: u64 = std::env::var("ACDSYNC_DST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let first_seed: u64 = std::env::var("ACDSYNC_DST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    // One source for every case (emptied before each); the change key keeps growing across cases.
+    let source = Source::new(SourceKind::Postgres);
+    source.execute("CREATE SEQUENCE acd_change_seq");
+    source.execute(
+        "ALTER TABLE acd_agent_states ADD COLUMN change_id bigint NOT NULL DEFAULT nextval('acd_change_seq')",
+    );
+    let only = std::env::var("ACDSYNC_DST_ZONE").ok();
+    for zone in ZONES
+        .iter()
+        .filter(|z| only.as_deref().is_none_or(|o| o == **z))
+    {
+        for k in 0..cases {
+            let seed = first_seed + k;
+            one_case(&source, zone, seed % 2 == 1, seed);
+        }
+    }
+}
