@@ -91,8 +91,6 @@ pub(super) struct Core<'p> {
     rejected_sample: Vec<RejectedSample>,
     /// Largest change key read (incremental systems).
     max_change_key: Option<Watermark>,
-    /// A timestamp change key written as wall time in a zone whose clocks change: the run fails.
-    wall_clock_key: Option<String>,
     /// Local days a changes run wrote sessions in.
     changed_days: std::collections::BTreeSet<chrono::NaiveDate>,
     /// Local days of the repeated hours a changes run met, left to a full read of the day.
@@ -118,7 +116,6 @@ impl<'p> Core<'p> {
             rejected: Vec::new(),
             rejected_sample: Vec::new(),
             max_change_key: None,
-            wall_clock_key: None,
             changed_days: Default::default(),
             reread_days: Default::default(),
             counts: Counts::default(),
@@ -133,7 +130,6 @@ impl<'p> Core<'p> {
             stale_open,
             stale_open_first: stale_open_first.map(crate::store::models::from_micros),
             max_change_key: self.max_change_key,
-            wall_clock_key: self.wall_clock_key,
             changed_days: self.changed_days.into_iter().collect(),
             reread_days: self.reread_days.into_iter().collect(),
         }
@@ -212,11 +208,6 @@ impl<'p> Core<'p> {
         };
         let key = Watermark::parse(inc.watermark, text)
             .map_err(|e| Rejection::new(Field::ChangeKey, e))?;
-        if let (Watermark::Timestamp(t, false), None) = (key, &self.wall_clock_key) {
-            if sessions::time::changes_clocks(self.zone.tz(), t) {
-                self.wall_clock_key = Some(text.to_owned());
-            }
-        }
         self.max_change_key = Some(self.max_change_key.map_or(key, |m| m.max(key)));
         Ok(())
     }

@@ -156,7 +156,7 @@ fn run_plan(store: &mut Store, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
         (Mode::Changes, Some(inc), Some(watermark)) => source::Read::Changes {
             query: &inc.query,
             window: &plan.window,
-            watermark,
+            watermark: run::watermark_to_send(watermark, system.time_zone),
         },
         _ => source::Read::Window {
             query: &system.query,
@@ -167,7 +167,6 @@ fn run_plan(store: &mut Store, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
     let reader = store.window_reader();
     store.transaction(|ops| {
         let (mut merged, written) = merge(ops, &reader, plan, &mut rows)?;
-        run::warn_wall_clock_key(plan, &merged);
         if let Some(e) = run::every_row_rejected(plan, &merged) {
             return Err(e);
         }

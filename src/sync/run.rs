@@ -67,8 +67,6 @@ pub(super) struct Merged {
     pub stale_open: usize,
     pub stale_open_first: Option<NaiveDateTime>,
     pub max_change_key: Option<Watermark>,
-    /// A timestamp change key written as wall time in a zone whose clocks change (the first one read).
-    pub wall_clock_key: Option<String>,
     /// Local days a changes run wrote sessions in, in order.
     pub changed_days: Vec<NaiveDate>,
     /// Local days of repeated hours whose rows a changes run left to a full read of the day.
@@ -178,14 +176,17 @@ pub(super) fn every_row_rejected(plan: &Plan<'_>, m: &Merged) -> Option<anyhow::
 /// A timestamp change key written as wall time may go back an hour when the clocks go back, and changes
 /// written then would be read only by the next full sync. acdsync cannot tell which zone the source
 /// server's clock is in (a UTC wall time is safe), so it warns, once per run, naming the key.
-pub(super) fn warn_wall_clock_key(plan: &Plan<'_>, m: &Merged) {
-    if let Some(key) = &m.wall_clock_key {
-        tracing::warn!(
-            system = %plan.system.name,
-            change_key = %key,
-            "the change key is wall time: if the source's clock is in a zone whose clocks change ({}, say), it goes back in the hour they go back and changes written then are read only by the next full sync; select it with its offset (a timestamptz as text) or keep the source's clock in UTC (docs/incremental.md)",
-            plan.system.time_zone.name()
-        );
+/// The watermark a changes query is given. A timestamp change key written as wall time (no offset) is read
+/// in the system's zone, and goes back in the hour the clocks go back: while the watermark is a time of
+/// that hour, the query is given a second before the hour, so that the changes written in its second pass
+/// (keys below the watermark) are read too. Some rows are read twice, which writes nothing.
+pub fn watermark_to_send(stored: Watermark, tz: chrono_tz::Tz) -> Watermark {
+    match stored {
+        Watermark::Timestamp(t, false) => match crate::sessions::Repeat::of(tz, t) {
+            Some(r) => Watermark::Timestamp(r.wall_start - Duration::seconds(1), false),
+            None => stored,
+        },
+        other => other,
     }
 }
 
@@ -288,6 +289,33 @@ pub(super) fn record(
 mod tests {
     use super::*;
     use crate::source::query::WatermarkKind;
+
+    #[test]
+    fn a_wall_clock_watermark_in_the_repeated_hour_reads_from_before_that_hour() {
+        let paris = chrono_tz::Europe::Paris;
+        let at = |s: &str| Watermark::parse(WatermarkKind::Timestamp, s).unwrap();
+        // 02:00-03:00 happens twice on 2026-10-25: a key of its second pass may be below the watermark.
+        assert_eq!(
+            watermark_to_send(at("2026-10-25 02:50:00"), paris),
+            at("2026-10-25 01:59:59")
+        );
+        for unchanged in [
+            "2026-10-25 01:59:00",
+            "2026-10-25 03:00:00",
+            "2026-10-25 02:50:00+02:00",
+            "2026-03-29 02:30:00",
+        ] {
+            assert_eq!(
+                watermark_to_send(at(unchanged), paris),
+                at(unchanged),
+                "{unchanged}"
+            );
+        }
+        assert_eq!(
+            watermark_to_send(Watermark::Integer(7), paris),
+            Watermark::Integer(7)
+        );
+    }
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()

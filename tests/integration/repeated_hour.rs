@@ -373,3 +373,46 @@ on_both_stores!(
         );
     }
 );
+
+#[test]
+fn a_wall_clock_change_key_loses_no_change_written_in_the_second_pass() {
+    // Given an incremental system whose change key is a wall-clock timestamp of the site (Paris), and a
+    // full sync that left the watermark at 02:50 in the first pass of the hour the clocks go back
+    let store = TestStore::new(StoreKind::Sqlite);
+    let source = Source::new(SourceKind::Postgres);
+    source.execute("ALTER TABLE acd_agent_states ADD COLUMN changed_at timestamp");
+    seed_today(&source, PARIS);
+    source.execute("UPDATE acd_agent_states SET changed_at = '2026-10-25 02:50:00'");
+    let system = incremental_system(
+        PARIS,
+        &source,
+        "CAST(changed_at AS text)",
+        "changed_at >",
+        WatermarkKind::Timestamp,
+    );
+    let first = store.sync_today(&system);
+    assert_eq!(first[0].watermark.as_deref(), Some("2026-10-25 02:50:00.000000"));
+
+    // When a session changes 20 minutes later, in the second pass: its key, 02:10, is below the watermark
+    source.execute(
+        "INSERT INTO acd_agent_states (agent_id, started_at, ended_at, changed_at) \
+         VALUES ('late', date_trunc('minute', now() AT TIME ZONE 'Europe/Paris'), NULL, '2026-10-25 02:10:00')",
+    );
+    let runs = store.sync_today(&system);
+
+    // Then the changes run reads it (and the seed again, which writes nothing)
+    assert_eq!(runs[0].mode, Mode::Changes);
+    assert_eq!((runs[0].counts.read, runs[0].counts.inserted), (2, 1));
+    assert_eq!(
+        store.count(
+            "SELECT COUNT(*) FROM agent_sessions s JOIN external_agent_ids a ON a.id = s.external_agent_id WHERE a.external_id = 'late'"
+        ),
+        1
+    );
+    // And once keys pass the hour, only what changed after the watermark is read
+    source.execute(
+        "UPDATE acd_agent_states SET changed_at = '2026-10-25 03:05:00' WHERE agent_id = 'late'",
+    );
+    assert_eq!(store.sync_today(&system)[0].counts.read, 2);
+    assert_eq!(store.sync_today(&system)[0].counts.read, 0);
+}
