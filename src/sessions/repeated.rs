@@ -48,6 +48,22 @@ impl Repeat {
         self.wall_end - self.wall_start
     }
 
+    /// The earliest start (UTC) of a row read with the agent's other rows of this repeat: `max_session_hours`,
+    /// the span and an hour before the change. Rows starting earlier are read alone (no window reads back
+    /// further for this repeat).
+    pub fn floor(&self, max_session_hours: u32) -> NaiveDateTime {
+        self.change
+            - self.length()
+            - Duration::hours(i64::from(max_session_hours))
+            - Duration::hours(1)
+    }
+
+    /// Whether a row starting at `start` (its first reading, UTC) is read with the agent's other rows of
+    /// this repeat.
+    pub fn clusters(&self, start: NaiveDateTime, max_session_hours: u32) -> bool {
+        start >= self.floor(max_session_hours)
+    }
+
     fn at(tz: Tz, change: i64) -> Repeat {
         let (before, after) = (offset(tz, change - 1), offset(tz, change));
         let change = utc(change);
@@ -131,11 +147,7 @@ pub fn resolve_repeated_hour(
             *repeats.entry(l).or_insert_with(|| Repeat::of(tz, l))
         });
         let Some(repeat) = repeat else { continue };
-        let floor = repeat.change
-            - repeat.length()
-            - Duration::hours(i64::from(max_session_hours))
-            - Duration::hours(1);
-        if out[i].0 >= floor {
+        if repeat.clusters(out[i].0, max_session_hours) {
             let key = (s.agent_id.as_str(), repeat.change);
             clusters.entry(key).or_default().push(i);
         }

@@ -35,6 +35,10 @@ impl<'p> ChangesMerge<'p> {
                 valid.push(ValidRow { no, raw, s });
             }
         }
+        if !self.core.deferred.is_empty() {
+            let deferred = &self.core.deferred;
+            valid.retain(|v| !deferred.contains(&(Box::from(v.s.agent_id), v.s.start)));
+        }
         self.core.merge_keyed(queue, valid)?;
         // Nothing is held between batches: a later batch naming the same session finds it written.
         self.core.stored.clear();

@@ -19,6 +19,9 @@ use crate::source::{Batch, Rows};
 use crate::store::models::{from_micros, micros, NewSession, SessionKey};
 use crate::window::Place;
 
+/// In place of an agent ID's index: a row read for the ties at its start only (`Place::Context`).
+const CONTEXT: u32 = u32::MAX - 2;
+
 pub(super) struct FullMerge<'p> {
     core: Core<'p>,
     stream: StoredStream,
@@ -97,19 +100,25 @@ impl<'p> FullMerge<'p> {
                 true => Place::Own,
                 false => self.core.plan.window.place(&s),
             };
-            match place {
+            let agent_and_code = match place {
                 Place::Own => {
                     let agent = self.core.names.agents.index_of(s.agent_id);
-                    names.push((agent, self.core.names.code_index(s.activity_code)));
-                    valid.push(ValidRow { no, raw, s });
+                    (agent, self.core.names.code_index(s.activity_code))
                 }
-                Place::Context => {}
-                Place::Outside(why) => self.core.reject(no, &raw, why),
-            }
+                // Kept for the ties at its start, then left.
+                Place::Context => (CONTEXT, CONTEXT),
+                Place::Outside(why) => {
+                    self.core.reject(no, &raw, why);
+                    continue;
+                }
+            };
+            names.push(agent_and_code);
+            valid.push(ValidRow { no, raw, s });
         }
         self.register_unknown(queue, &valid, &mut names)?;
         // Rows at one start are merged together (ties); those at the batch's last start wait for the next.
-        let carried = std::mem::take(&mut self.carried);
+        let mut carried = std::mem::take(&mut self.carried);
+        let from_carry = carried.len();
         let rows: Vec<(ValidRow<'_>, (u32, u32))> = carried
             .iter()
             .map(|c| (c.view(), c.names))
@@ -120,9 +129,15 @@ impl<'p> FullMerge<'p> {
             .iter()
             .rposition(|(v, _)| Some(v.s.started_at) != last_start)
             .map_or(0, |i| i + 1);
-        let (now, later) = rows.split_at(cut);
-        self.stream_rows(now)?;
-        self.carried = later.iter().map(|(v, n)| Carried::new(v, *n)).collect();
+        self.stream_rows(&rows[..cut])?;
+        // The rows carried again keep their copies; only this batch's are copied.
+        let new: Vec<Carried> = rows[cut.max(from_carry)..]
+            .iter()
+            .map(|(v, n)| Carried::new(v, *n))
+            .collect();
+        drop(rows);
+        self.carried = carried.split_off(cut.min(from_carry));
+        self.carried.extend(new);
         self.merge_before_window(queue)?;
         self.core.flush(queue, false)
     }
@@ -132,29 +147,42 @@ impl<'p> FullMerge<'p> {
         let mut i = 0;
         while i < rows.len() {
             let start = rows[i].0.s.started_at;
-            let n = rows[i..]
+            let group = &rows[i..];
+            let n = group
                 .iter()
                 .take_while(|(v, _)| v.s.started_at == start)
                 .count();
-            if n == 1 {
-                let (v, (agent, code)) = &rows[i];
-                self.stream_row(v, *agent as usize, *code)?;
+            let group = &group[..n];
+            // Most starts hold one row per agent: merged as they come, with no sorting.
+            let tied = n > 1
+                && (n > 16
+                    || (1..n)
+                        .any(|a| (0..a).any(|b| group[a].0.s.agent_id == group[b].0.s.agent_id)));
+            if tied {
+                self.stream_tied(group)?;
             } else {
-                self.stream_tied(&rows[i..i + n])?;
+                for (v, (agent, code)) in group {
+                    if *agent != CONTEXT {
+                        self.stream_row(v, *agent as usize, *code)?;
+                    }
+                }
             }
             i += n;
         }
         Ok(())
     }
 
-    /// Rows at one start: of an agent's rows, the one `ties` keeps is merged, the others rejected.
+    /// Rows at one start: of an agent's rows (context rows too), the one `ties` keeps is merged if it is
+    /// the window's own; the window's other rows are rejected.
     fn stream_tied(&mut self, rows: &[(ValidRow<'_>, (u32, u32))]) -> anyhow::Result<()> {
         let mut group: Vec<&(ValidRow<'_>, (u32, u32))> = rows.iter().collect();
-        let kept = ties::settle(&mut group, |r| i64::from(r.1 .0), |r| &r.0);
+        let kept = ties::settle(&mut group, |r| r.0.s.agent_id, |r| &r.0);
         for (i, (v, (agent, code))) in group.iter().enumerate() {
             if kept[i] == i {
-                self.stream_row(v, *agent as usize, *code)?;
-            } else {
+                if *agent != CONTEXT {
+                    self.stream_row(v, *agent as usize, *code)?;
+                }
+            } else if *agent != CONTEXT {
                 let why = ties::tie(&group[kept[i]].0, v);
                 self.core.reject(v.no, &v.raw, why);
             }

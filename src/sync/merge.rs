@@ -15,7 +15,6 @@ use crate::source::query::Watermark;
 use crate::store::models::{
     micros, NewRejectedRow, NewSession, SessionChange, SessionKey, StoredSession,
 };
-use crate::window::Place;
 
 /// How many rejected rows a report keeps for display.
 const REPORT_SAMPLE: usize = 10;
@@ -95,6 +94,9 @@ pub(super) struct Core<'p> {
     changed_days: std::collections::BTreeSet<chrono::NaiveDate>,
     /// Local days of the repeated hours a changes run met, left to a full read of the day.
     reread_days: std::collections::BTreeSet<chrono::NaiveDate>,
+    /// The agents and starts of the rows a changes run left to that read: rows at the same start go
+    /// with them (the tie is settled there).
+    pub deferred: FxHashSet<(Box<str>, SourceTime)>,
     pub counts: Counts,
 }
 
@@ -118,6 +120,7 @@ impl<'p> Core<'p> {
             max_change_key: None,
             changed_days: Default::default(),
             reread_days: Default::default(),
+            deferred: FxHashSet::default(),
             counts: Counts::default(),
         }
     }
@@ -170,6 +173,7 @@ impl<'p> Core<'p> {
     /// A changes run sees a row of the repeated hour without the agent's other rows of that hour: its
     /// day is read in full right after the run (`sync_and_reconcile`), which reads them all.
     fn defer(&mut self, s: &SourceSession<'_>) {
+        self.deferred.insert((s.agent_id.into(), s.start));
         let tz = self.zone.tz();
         for t in [Some(s.start), s.end].into_iter().flatten() {
             if let SourceTime::Local(l) = t {
@@ -400,75 +404,6 @@ impl<'p> Core<'p> {
             self.stored.insert(s.key(), Slot::of(&s));
         }
         Ok(())
-    }
-}
-
-impl Core<'_> {
-    /// The rows held for the end of a full sync's result (the repeated hour, the spring gap), read
-    /// together (`sessions::resolve_repeated_hour`) and merged by key with the stored sessions of those
-    /// hours, loaded with the stored window.
-    pub fn finish_repeated_hour(&mut self, queue: &Queue) -> anyhow::Result<()> {
-        let rows = std::mem::take(&mut self.repeated);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let (tz, hours) = (self.zone.tz(), self.plan.system.max_session_hours);
-        let items: Vec<sessions::RepeatedHourSession> = rows
-            .iter()
-            .map(|r| sessions::RepeatedHourSession {
-                agent_id: r.agent_id.clone(),
-                activity_code: r.activity_code.clone(),
-                start: r.start,
-                end: r.end,
-            })
-            .collect();
-        let times = sessions::resolve_repeated_hour(tz, hours, &items);
-        let mut valid = Vec::with_capacity(rows.len());
-        for (r, (start, end)) in rows.iter().zip(times) {
-            let raw = r.raw();
-            let checked =
-                sessions::checked_times(start, end).map(|(started_at, ended_at)| SourceSession {
-                    agent_id: &r.agent_id,
-                    activity_code: r.activity_code.as_deref(),
-                    started_at,
-                    ended_at,
-                    start: r.start,
-                    end: r.end,
-                    in_repeated_hour: true,
-                    start_repeats: true,
-                });
-            // A row of a repeated hour this window did not read all around (a window reaching back to an
-            // old open session): its own day's sync reads it.
-            let read_around = |t: &SourceTime| match t {
-                SourceTime::Local(l) => sessions::Repeat::of(tz, *l)
-                    .is_none_or(|rep| self.plan.window.reads_around(&rep)),
-                SourceTime::Utc(_) => true,
-            };
-            let place = match checked {
-                Ok(_) if ![Some(r.start), r.end].iter().flatten().all(read_around) => {
-                    Place::Context
-                }
-                Ok(s) => match self.plan.window.place(&s) {
-                    Place::Own => {
-                        valid.push(ValidRow {
-                            no: r.row_no,
-                            raw,
-                            s,
-                        });
-                        continue;
-                    }
-                    other => other,
-                },
-                Err(why) => Place::Outside(why),
-            };
-            if let Place::Outside(why) = place {
-                // Its times have two readings: keep every stored session of the agent.
-                self.protect(Some(&r.agent_id), None);
-                self.reject(r.row_no, &raw, why);
-            }
-        }
-        self.merge_keyed(queue, valid)?;
-        self.flush(queue, true)
     }
 }
 

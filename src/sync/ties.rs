@@ -41,9 +41,9 @@ pub(super) fn tie(kept: &ValidRow<'_>, other: &ValidRow<'_>) -> Rejection {
 
 /// Sorts `rows` (all starting at the same instant) by `agent`, the row kept first, and returns for each
 /// row the index of the row kept for its agent (itself, for a kept row).
-pub(super) fn settle<T>(
+pub(super) fn settle<T, K: Ord>(
     rows: &mut [T],
-    agent: impl Fn(&T) -> i64,
+    agent: impl Fn(&T) -> K,
     view: impl Fn(&T) -> &ValidRow<'_>,
 ) -> Vec<usize> {
     rows.sort_by(|a, b| {

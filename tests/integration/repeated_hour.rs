@@ -305,9 +305,17 @@ on_both_stores!(
             sessions_but_seed(&beirut_full)
         );
         assert_eq!(sessions_but_seed(&beirut_store), beirut_expected());
-        let quiet = store.sync_today(&paris);
-        assert_eq!(quiet.len(), 1);
-        assert_eq!(quiet[0].counts.inserted + quiet[0].counts.updated, 0);
+        // (every row of the hour changed again: read by changes, left to the day's read, written nowhere)
+        paris_source.execute(
+            "UPDATE acd_agent_states SET change_id = nextval('acd_change_seq') WHERE agent_id = '3'",
+        );
+        let again = store.sync_today(&paris);
+        assert_eq!((again.len(), again[0].counts.read), (2, 2));
+        let written: u64 = again
+            .iter()
+            .map(|r| r.counts.inserted + r.counts.updated + r.counts.deleted)
+            .sum();
+        assert_eq!(written, 0, "{again:?}");
     }
 );
 
@@ -391,7 +399,10 @@ fn a_wall_clock_change_key_loses_no_change_written_in_the_second_pass() {
         WatermarkKind::Timestamp,
     );
     let first = store.sync_today(&system);
-    assert_eq!(first[0].watermark.as_deref(), Some("2026-10-25 02:50:00.000000"));
+    assert_eq!(
+        first[0].watermark.as_deref(),
+        Some("2026-10-25 02:50:00.000000")
+    );
 
     // When a session changes 20 minutes later, in the second pass: its key, 02:10, is below the watermark
     source.execute(
@@ -416,3 +427,71 @@ fn a_wall_clock_change_key_loses_no_change_written_in_the_second_pass() {
     assert_eq!(store.sync_today(&system)[0].counts.read, 2);
     assert_eq!(store.sync_today(&system)[0].counts.read, 0);
 }
+
+on_both_stores!(
+    long_sessions_and_ties_around_the_repeated_hour_end_the_same_in_every_order,
+    |kind| {
+        // Given, in Paris (max_session_hours = 24): a logout forgotten for 28 hours that ends in the
+        // repeated hour (read alone: no window reads that far around it), and a login around its break
+        // at one start (the longer is kept) with a state after the change
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&[
+            row(
+                "long",
+                None,
+                "2026-10-23 22:00:00",
+                Some("2026-10-25 02:30:00"),
+            ),
+            row(
+                "3",
+                None,
+                "2026-10-25 01:30:00",
+                Some("2026-10-25 04:00:00"),
+            ),
+            row(
+                "3",
+                Some("BREAK"),
+                "2026-10-25 01:30:00",
+                Some("2026-10-25 02:50:00"),
+            ),
+            row("3", Some("READY"), "2026-10-25 02:20:00", None),
+        ]);
+        let system = source.system("paris", PARIS, WindowParameters::Literal);
+        let days_in = |order: &[&str]| {
+            let store = TestStore::new(kind);
+            for d in order {
+                store.sync(&system, day(d)).unwrap();
+            }
+            sessions(&store)
+        };
+
+        // When the days are synced forward and backward
+        let forward = days_in(&["2026-10-23", "2026-10-24", "2026-10-25", "2026-10-26"]);
+        let backward = days_in(&["2026-10-26", "2026-10-25", "2026-10-24", "2026-10-23"]);
+
+        // Then both orders end in the same store, which holds the long session read alone
+        assert_eq!(forward, backward);
+        assert!(
+            forward.contains(&(
+                "long".into(),
+                None,
+                "2026-10-23 20:00".into(),
+                Some("2026-10-25 00:30".into())
+            )),
+            "{forward:?}"
+        );
+        // And agent 3's login is kept over its break; READY overlaps the login in either pass (the source
+        // nests it), so it takes the first
+        assert_eq!(
+            forward
+                .iter()
+                .filter(|s| s.0 == "3")
+                .cloned()
+                .collect::<Vec<_>>(),
+            expect(&[
+                ("3", None, "2026-10-24 23:30", Some("2026-10-25 03:00")),
+                ("3", Some("READY"), "2026-10-25 00:20", None),
+            ])
+        );
+    }
+);
