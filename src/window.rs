@@ -116,6 +116,15 @@ impl Window {
         w
     }
 
+    /// The window with its read end `max_session_hours` later (events: the logout or state change that
+    /// ends a session open at the window's end is read, so every window pairs it the same way).
+    pub fn reading_ahead(self, tz: Tz) -> Window {
+        let mut w = self;
+        w.read.end += Duration::hours(i64::from(self.max_session_hours));
+        w.read_utc.end = sessions::local_to_utc(tz, w.read.end, Fold::First);
+        w
+    }
+
     /// Whether the query reads every row that touches the repeated hour `r` (`around_repeats`), so that
     /// rows of it are read as every other window reads them.
     pub fn reads_around(&self, r: &sessions::Repeat) -> bool {

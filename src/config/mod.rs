@@ -284,6 +284,41 @@ mod tests {
     }
 
     #[test]
+    fn an_events_system_reads_its_query_as_an_events_query_and_has_no_incremental_mode_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = "SELECT a, t, e, c, s, n FROM ev WHERE t >= {lookback_start} AND t < {window_end} ORDER BY n";
+        write(dir.path(), "ev.sql", events);
+        write(
+            dir.path(),
+            "ch.sql",
+            "SELECT 1 FROM ev WHERE n > {watermark}",
+        );
+        let head = "[wfm]\ndatabase_url = \"sqlite://w.db\"\n[[system]]\nname = \"s\"\ntime_zone = \"UTC\"\nsql_file = \"ev.sql\"\nconnection_string = \"x\"\nshape = \"events\"\n";
+        let c = Config::load(&write(dir.path(), "c.toml", head)).unwrap();
+        assert_eq!(c.systems[0].shape, crate::source::Shape::Events);
+        let with_changes =
+            format!("{head}[system.incremental]\nsql_file = \"ch.sql\"\nwatermark = \"integer\"\n");
+        let err = Config::load(&write(dir.path(), "c.toml", &with_changes))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("shape = \"events\" has no incremental mode yet"),
+            "{err}"
+        );
+        // The same file as a sessions query lacks {window_start}.
+        let as_sessions = head.replace("shape = \"events\"\n", "");
+        let err = Config::load(&write(dir.path(), "c.toml", &as_sessions))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must use {window_start}"), "{err}");
+        let bad_shape = head.replace("\"events\"", "\"rows\"");
+        let err = Config::load(&write(dir.path(), "c.toml", &bad_shape))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shape") && err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
     fn the_environment_overrides_the_file_url() {
         let c = Config::parse(
             "[wfm]\ndatabase_url = \"sqlite://a.db\"\n",

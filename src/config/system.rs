@@ -9,7 +9,7 @@ use super::paths::{read_secret_file, resolve};
 use crate::error::Failure;
 use crate::secrets;
 use crate::source::query::{QueryKind, SourceQuery, WatermarkKind, WindowParameters};
-use crate::source::Spec;
+use crate::source::{Shape, Spec};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +17,8 @@ pub(super) struct SystemSection {
     name: String,
     time_zone: String,
     sql_file: PathBuf,
+    #[serde(default)]
+    shape: Shape,
     connection_string: Option<String>,
     connection_string_env: Option<String>,
     connection_string_file: Option<PathBuf>,
@@ -88,6 +90,8 @@ pub struct ExternalSystemConfig {
     pub name: String,
     pub time_zone: Tz,
     pub query: SourceQuery,
+    /// What the query returns: sessions, or events acdsync pairs into sessions.
+    pub shape: Shape,
     connection: ConnectionSource,
     pub window_parameters: WindowParameters,
     pub max_session_hours: u32,
@@ -111,6 +115,10 @@ impl ExternalSystemConfig {
             name: name.into(),
             time_zone: time_zone.into(),
             sql_file: query.path().to_path_buf(),
+            shape: match query.kind() {
+                QueryKind::Events => Shape::Events,
+                _ => Shape::Sessions,
+            },
             connection_string: Some(connection_string.into()),
             connection_string_env: None,
             connection_string_file: None,
@@ -150,6 +158,7 @@ impl ExternalSystemConfig {
             max_text_bytes: self.max_text_bytes,
             query_timeout_seconds: self.query_timeout_seconds,
             change_key: self.incremental.is_some(),
+            shape: self.shape,
         })
     }
 
@@ -236,9 +245,20 @@ pub(super) fn check_system(
     }
     let query = match query {
         Some(q) => q,
-        None => SourceQuery::load(&resolve(base, &s.sql_file), QueryKind::Window)
-            .map_err(|e| Failure::Config(at(&e.to_string())))?,
+        None => {
+            let kind = match s.shape {
+                Shape::Sessions => QueryKind::Window,
+                Shape::Events => QueryKind::Events,
+            };
+            SourceQuery::load(&resolve(base, &s.sql_file), kind)
+                .map_err(|e| Failure::Config(at(&e.to_string())))?
+        }
     };
+    if s.shape == Shape::Events && s.incremental.is_some() {
+        return Err(Failure::Config(at(
+            "shape = \"events\" has no incremental mode yet: remove [system.incremental] (each sync reads its window's events)",
+        )));
+    }
     let incremental = match s.incremental {
         None => None,
         Some(i) => {
@@ -262,6 +282,7 @@ pub(super) fn check_system(
         name,
         time_zone,
         query,
+        shape: s.shape,
         connection,
         window_parameters: s.window_parameters,
         max_session_hours: s.max_session_hours,

@@ -18,6 +18,8 @@ pub enum Field {
     EndedAt,
     /// The 5th column of an incremental system's queries.
     ChangeKey,
+    /// A row of an events query (`shape = "events"`) that could not be read or paired.
+    Event,
 }
 
 impl Field {
@@ -36,6 +38,7 @@ impl Field {
             Field::StartedAt => "started_at",
             Field::EndedAt => "ended_at",
             Field::ChangeKey => "change_key",
+            Field::Event => "event",
         }
     }
 }
@@ -60,6 +63,7 @@ impl RawRow<'_> {
             Field::StartedAt => self.started_at,
             Field::EndedAt => self.ended_at,
             Field::ChangeKey => self.change_key,
+            Field::Event => None,
         };
         v.map(|b| String::from_utf8_lossy(b).into_owned())
     }

@@ -90,8 +90,12 @@ impl Placeholder {
 /// Which query a file holds: the window of days, or the changes since a watermark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QueryKind {
+    /// Sessions of a window (`shape = "sessions"`).
     Window,
+    /// What changed since the watermark (incremental mode).
     Changes,
+    /// Agent events of a window and the lookback before it (`shape = "events"`).
+    Events,
 }
 
 /// A position in a source's changes: its largest change key read so far (incremental mode).
@@ -158,6 +162,7 @@ impl std::error::Error for QueryFileError {}
 pub struct SourceQuery {
     path: PathBuf,
     pieces: Vec<Piece>,
+    kind: QueryKind,
 }
 
 impl SourceQuery {
@@ -245,6 +250,7 @@ impl SourceQuery {
         sql.truncate(end);
         pieces.push(Piece::Sql(sql));
         SourceQuery {
+            kind,
             path: path.to_path_buf(),
             pieces,
         }
@@ -268,6 +274,13 @@ impl SourceQuery {
                 &[(P::Watermark, P::Watermark)],
                 "so that it reads only what changed since the last run",
             ),
+            QueryKind::Events => (
+                &[
+                    (P::LookbackStart, P::LookbackStartUtc),
+                    (P::WindowEnd, P::WindowEndUtc),
+                ],
+                "so that it reads the events of the window and of the lookback before it",
+            ),
         };
         for (local, utc) in required {
             if !q.uses(*local) && !q.uses(*utc) {
@@ -278,12 +291,17 @@ impl SourceQuery {
                 )));
             }
         }
-        if kind == QueryKind::Window && q.uses(Placeholder::Watermark) {
+        if kind != QueryKind::Changes && q.uses(Placeholder::Watermark) {
             return Err(QueryFileError(format!(
                 "sql_file {path}: {{watermark}} belongs in the changes query ([system.incremental] sql_file), not in the window query"
             )));
         }
         Ok(self)
+    }
+
+    /// Which query the file holds.
+    pub fn kind(&self) -> QueryKind {
+        self.kind
     }
 
     pub fn path(&self) -> &Path {

@@ -29,7 +29,7 @@ impl<'p> ChangesMerge<'p> {
     fn batch(&mut self, queue: &Queue, batch: &Batch<'_>) -> anyhow::Result<()> {
         let mut valid: Vec<ValidRow<'_>> = Vec::with_capacity(batch.len());
         for i in 0..batch.len() {
-            let no = batch.first_row + i as u64;
+            let no = batch.row_no(i);
             let raw = batch.row(i);
             if let Some(s) = self.core.admit(no, &raw) {
                 valid.push(ValidRow { no, raw, s });

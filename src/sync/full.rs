@@ -56,6 +56,9 @@ impl<'p> FullMerge<'p> {
     }
 
     pub fn run(mut self, queue: &Queue, rows: &mut Rows) -> anyhow::Result<Merged> {
+        for u in rows.take_unpaired() {
+            self.core.reject_unpaired(u);
+        }
         while let Some(batch) = rows.next_batch()? {
             self.batch(queue, &batch)?;
         }
@@ -90,7 +93,7 @@ impl<'p> FullMerge<'p> {
         let mut valid: Vec<ValidRow<'_>> = Vec::with_capacity(batch.len());
         let mut names: Vec<(u32, u32)> = Vec::with_capacity(batch.len());
         for i in 0..batch.len() {
-            let no = batch.first_row + i as u64;
+            let no = batch.row_no(i);
             let raw = batch.row(i);
             let Some(s) = self.core.admit(no, &raw) else {
                 continue;

@@ -197,6 +197,30 @@ impl<'p> Core<'p> {
         };
     }
 
+    /// An event of an events query that could not be read or paired: in `rejected_rows` with its values
+    /// (its time as `started_at`, its kind, scope and sequence in the reason).
+    pub fn reject_unpaired(&mut self, u: crate::events::Unpaired) {
+        let [agent, at, kind, code, scope, sequence] = &u.values;
+        fn b(v: &Option<String>) -> Option<&[u8]> {
+            v.as_deref().map(str::as_bytes)
+        }
+        let raw = RawRow {
+            agent_id: b(agent),
+            activity_code: b(code),
+            started_at: b(at),
+            ended_at: None,
+            change_key: None,
+        };
+        let mut what = kind.clone().unwrap_or_else(|| "an".into()) + " event";
+        for (name, v) in [("scope", scope), ("sequence", sequence)] {
+            if let Some(v) = v {
+                what += &format!(", {name} {v}");
+            }
+        }
+        let why = Rejection::new(Field::Event, format!("{what}: {}", u.reason));
+        self.reject(u.row, &raw, why);
+    }
+
     /// The change key of a row (incremental systems), kept for the watermark.
     fn change_key(&mut self, raw: &RawRow<'_>) -> Result<(), Rejection> {
         let Some(inc) = &self.plan.system.incremental else {

@@ -83,6 +83,11 @@ pub fn sync(
         },
         Mode::Changes => window,
     };
+    // An events query reads ahead too, so that a session open at the window's end gets the end it has.
+    let window = match system.shape {
+        source::Shape::Events => window.reading_ahead(system.time_zone),
+        source::Shape::Sessions => window,
+    };
     let run_id = store
         .start_run(&NewImportRun {
             external_system_id: facts.system_id,
@@ -164,6 +169,9 @@ fn run_plan(store: &mut Store, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
         },
     };
     let mut rows = source::open(system.source_spec()?, what)?;
+    if system.shape == source::Shape::Events {
+        rows = rows.paired(system.time_zone, system.batch_rows)?;
+    }
     let reader = store.window_reader();
     store.transaction(|ops| {
         let (mut merged, written) = merge(ops, &reader, plan, &mut rows)?;

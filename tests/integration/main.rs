@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod dst_orders;
+mod events;
 mod fast_paths;
 mod read_only;
 mod repeated_hour;

@@ -1,0 +1,355 @@
+//! The events shape: an ACD's stream of agent events (login, logout, a change of state with its reason
+//! code) paired into sessions. Pure, no I/O. The rules, for users, are in sql/sources/README.md ("The
+//! events shape"); each is a unit test below.
+//!
+//! Vendor knowledge stays in the SQL file, which maps the source's own event names to three kinds:
+//! - `login` (with the scope it joins, a queue for sources that log per queue, and optionally a code when
+//!   the agent starts in a state, such as Asterisk's ADDMEMBER `PAUSED`);
+//! - `state` (a code, or NULL for ready / no code);
+//! - `logout` (the scope it leaves; with no scope, every scope).
+
+use chrono::NaiveDateTime;
+use chrono_tz::Tz;
+use rustc_hash::FxHashMap;
+
+use crate::sessions::time::{self, Fold, SourceTime};
+use crate::source::{RawEvent, EVENT_COLUMNS};
+
+/// What an event does (the `event` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Login,
+    State,
+    Logout,
+}
+
+impl Kind {
+    /// The kind named by the `event` column (any case, blanks around ignored).
+    pub fn parse(text: &str) -> Option<Kind> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "login" => Some(Kind::Login),
+            "state" => Some(Kind::State),
+            "logout" => Some(Kind::Logout),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Login => "login",
+            Kind::State => "state",
+            Kind::Logout => "logout",
+        }
+    }
+}
+
+/// One event, checked: its row number in the result and its values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub row: u64,
+    pub agent: String,
+    pub at: SourceTime,
+    pub kind: Kind,
+    pub code: Option<String>,
+    pub scope: Option<String>,
+    pub sequence: Option<i64>,
+}
+
+/// A session paired from events: UTC times; `row` is the row of the event that opened it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub agent: String,
+    pub code: Option<String>,
+    pub start: NaiveDateTime,
+    pub end: Option<NaiveDateTime>,
+    pub row: u64,
+}
+
+/// An event that could not be read or paired: its row, its values as text (`source::EVENT_COLUMNS`), and
+/// why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unpaired {
+    pub row: u64,
+    pub values: [Option<String>; 6],
+    pub reason: String,
+}
+
+impl Event {
+    /// Reads row `row` of an events query.
+    pub fn read(row: u64, raw: &RawEvent<'_>) -> Result<Event, Box<Unpaired>> {
+        let text = |k: usize| raw.values[k].map(|b| String::from_utf8_lossy(b).trim().to_owned());
+        let unpaired = |why: String| {
+            Box::new(Unpaired {
+                row,
+                values: std::array::from_fn(text),
+                reason: why,
+            })
+        };
+        let utf8 = |k: usize| -> Result<Option<&str>, Box<Unpaired>> {
+            match raw.values[k].map(std::str::from_utf8) {
+                None => Ok(None),
+                Some(Ok(t)) => Ok(Some(t.trim()).filter(|t| !t.is_empty())),
+                Some(Err(e)) => Err(unpaired(format!(
+                    "{} is not valid UTF-8 ({e})",
+                    EVENT_COLUMNS[k]
+                ))),
+            }
+        };
+        let agent = utf8(0)?.ok_or_else(|| unpaired("no agent id".into()))?;
+        let at = match utf8(1)? {
+            None => return Err(unpaired("no event_time".into())),
+            Some(t) => {
+                time::parse_source_time(t).map_err(|e| unpaired(format!("event_time: {e}")))?
+            }
+        };
+        let kind = utf8(2)?.unwrap_or_default();
+        let kind = Kind::parse(kind).ok_or_else(|| {
+            unpaired(format!("event {kind:?} is none of login, state, logout (map the source's events to them in the SQL file)"))
+        })?;
+        let sequence = match utf8(5)? {
+            None => None,
+            Some(t) => Some(
+                t.parse::<i64>()
+                    .map_err(|_| unpaired(format!("sequence {t:?} is not an integer")))?,
+            ),
+        };
+        Ok(Event {
+            row,
+            agent: agent.to_owned(),
+            at,
+            kind,
+            code: utf8(3)?.map(str::to_owned),
+            scope: utf8(4)?.map(str::to_owned),
+            sequence,
+        })
+    }
+
+    /// The event's values as text, in the order of `source::EVENT_COLUMNS`.
+    pub fn texts(&self) -> [Option<String>; 6] {
+        let at = match self.at {
+            SourceTime::Local(l) => l.format("%Y-%m-%d %H:%M:%S%.f").to_string(),
+            SourceTime::Utc(u) => u.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string(),
+        };
+        [
+            Some(self.agent.clone()),
+            Some(at),
+            Some(self.kind.name().to_owned()),
+            self.code.clone(),
+            self.scope.clone(),
+            self.sequence.map(|s| s.to_string()),
+        ]
+    }
+}
+
+/// Where an agent stands: the scopes (queues) it is in, and its open session.
+#[derive(Default)]
+struct Agent {
+    /// Scopes joined; `""` for a login with no scope.
+    scopes: Vec<String>,
+    open: Option<Open>,
+}
+
+struct Open {
+    start: NaiveDateTime,
+    code: Option<String>,
+    row: u64,
+}
+
+/// Pairs events given in the order they happened (`push`), into sessions (`finish`).
+pub struct Pairing {
+    tz: Tz,
+    agents: FxHashMap<String, Agent>,
+    /// The instant of the latest event: a local time of the hour the clocks go back that would be before
+    /// it is read in the second pass.
+    last: Option<NaiveDateTime>,
+    /// Events of one time with no sequence, taken in the order login, state, logout at the next time.
+    same_time: Vec<Event>,
+    /// The order key of the previous event (its sequence, else its time), to refuse a result out of order.
+    previous: Option<(Option<i64>, SourceTime)>,
+    sessions: Vec<Session>,
+    unpaired: Vec<Unpaired>,
+}
+
+/// Events out of order: the query must return them in the order they happened.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OutOfOrder {
+    pub row: u64,
+}
+
+impl Pairing {
+    pub fn new(tz: Tz) -> Pairing {
+        Pairing {
+            tz,
+            agents: FxHashMap::default(),
+            last: None,
+            same_time: Vec::new(),
+            previous: None,
+            sessions: Vec::new(),
+            unpaired: Vec::new(),
+        }
+    }
+
+    /// The next event. Events with a sequence come in sequence order; events without, in time order.
+    pub fn push(&mut self, e: Event) -> Result<(), OutOfOrder> {
+        let key = (e.sequence, e.at);
+        if let Some((seq, at)) = self.previous {
+            let back = match (seq, e.sequence, at, e.at) {
+                (Some(a), Some(b), _, _) => b < a,
+                (_, _, SourceTime::Local(a), SourceTime::Local(b))
+                | (_, _, SourceTime::Utc(a), SourceTime::Utc(b)) => b < a,
+                _ => false,
+            };
+            if back {
+                return Err(OutOfOrder { row: e.row });
+            }
+        }
+        self.previous = Some(key);
+        if e.sequence.is_some() {
+            self.flush_same_time();
+            self.apply(e);
+        } else {
+            if self.same_time.first().is_some_and(|f| f.at != e.at) {
+                self.flush_same_time();
+            }
+            self.same_time.push(e);
+        }
+        Ok(())
+    }
+
+    /// The sessions paired (those still open at the end with no end), in start order, and the events
+    /// that could not be paired.
+    pub fn finish(mut self) -> (Vec<Session>, Vec<Unpaired>) {
+        self.flush_same_time();
+        let open: Vec<(String, Open)> = self
+            .agents
+            .drain()
+            .filter_map(|(agent, a)| a.open.map(|o| (agent, o)))
+            .collect();
+        for (agent, o) in open {
+            self.sessions.push(Session {
+                agent,
+                code: o.code,
+                start: o.start,
+                end: None,
+                row: o.row,
+            });
+        }
+        self.sessions
+            .sort_unstable_by(|a, b| (a.start, &a.agent).cmp(&(b.start, &b.agent)));
+        (self.sessions, self.unpaired)
+    }
+
+    fn flush_same_time(&mut self) {
+        let mut group = std::mem::take(&mut self.same_time);
+        group.sort_by(|a, b| {
+            (a.kind, &a.agent, &a.code, &a.scope).cmp(&(b.kind, &b.agent, &b.code, &b.scope))
+        });
+        for e in group {
+            self.apply(e);
+        }
+    }
+
+    /// The instant of an event's time: a local time that happens twice is its first occurrence unless
+    /// that is before the latest event's instant; a time the clocks skipped, with the offset before.
+    fn instant(&mut self, at: SourceTime) -> NaiveDateTime {
+        let t = match at {
+            SourceTime::Utc(u) => u,
+            SourceTime::Local(l) => match time::both_readings(self.tz, l) {
+                Some((first, second)) if self.last.is_some_and(|p| first < p) => second,
+                Some((first, _)) => first,
+                None => time::local_to_utc(self.tz, l, Fold::First),
+            },
+        };
+        self.last = Some(self.last.map_or(t, |p| p.max(t)));
+        t
+    }
+
+    fn apply(&mut self, e: Event) {
+        let t = self.instant(e.at);
+        let agent = self.agents.entry(e.agent.clone()).or_default();
+        let scope = e.scope.clone().unwrap_or_default();
+        let reject = |why: String| Some(why);
+        let mut closed: Option<Session> = None;
+        let problem = match e.kind {
+            Kind::Login if agent.scopes.contains(&scope) => reject(format!(
+                "login while already logged in{}: ignored",
+                in_scope(&e.scope)
+            )),
+            Kind::Login => {
+                agent.scopes.push(scope);
+                if agent.open.is_none() {
+                    agent.open = Some(Open {
+                        start: t,
+                        code: e.code.clone(),
+                        row: e.row,
+                    });
+                }
+                None
+            }
+            Kind::State => {
+                if agent.scopes.is_empty() {
+                    // A state of an agent not seen logging in: logged in (its login is older than the events
+                    // read, or the ACD restarted with its members).
+                    agent.scopes.push(scope);
+                }
+                match &agent.open {
+                    Some(o) if o.code == e.code => {}
+                    _ => {
+                        closed = close(&e.agent, agent.open.take(), t);
+                        agent.open = Some(Open {
+                            start: t,
+                            code: e.code.clone(),
+                            row: e.row,
+                        });
+                    }
+                }
+                None
+            }
+            Kind::Logout if agent.scopes.is_empty() && agent.open.is_none() => reject(format!(
+                "logout with no login{} in the events read (a login more than max_session_hours before the window is not read)",
+                in_scope(&e.scope)
+            )),
+            Kind::Logout => {
+                match &e.scope {
+                    None => agent.scopes.clear(),
+                    Some(s) => agent.scopes.retain(|x| x != s),
+                }
+                if agent.scopes.is_empty() {
+                    closed = close(&e.agent, agent.open.take(), t);
+                }
+                None
+            }
+        };
+        if let Some(s) = closed {
+            self.sessions.push(s);
+        }
+        if let Some(reason) = problem {
+            self.unpaired.push(Unpaired {
+                row: e.row,
+                values: e.texts(),
+                reason,
+            });
+        }
+    }
+}
+
+fn in_scope(scope: &Option<String>) -> String {
+    scope
+        .as_ref()
+        .map_or_else(String::new, |s| format!(" (scope {s:?})"))
+}
+
+/// The session `open` ends at `t`: none if it lasted no time.
+fn close(agent: &str, open: Option<Open>, t: NaiveDateTime) -> Option<Session> {
+    let o = open?;
+    (t > o.start).then(|| Session {
+        agent: agent.to_owned(),
+        code: o.code,
+        start: o.start,
+        end: Some(t),
+        row: o.row,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,307 @@
+use super::*;
+
+fn dt(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+/// An event at a local time of Paris: (agent, time, kind, code, scope, sequence).
+fn ev(
+    row: u64,
+    agent: &str,
+    at: &str,
+    kind: Kind,
+    code: Option<&str>,
+    scope: Option<&str>,
+    sequence: Option<i64>,
+) -> Event {
+    Event {
+        row,
+        agent: agent.into(),
+        at: SourceTime::Local(dt(at)),
+        kind,
+        code: code.map(str::to_owned),
+        scope: scope.map(str::to_owned),
+        sequence,
+    }
+}
+
+/// An event as (agent, time on 2026-01-15, kind, code, scope).
+type Given<'a> = (&'a str, &'a str, Kind, Option<&'a str>, Option<&'a str>);
+
+/// Pairs events, numbered and sequenced in order.
+fn pair(events: &[Given<'_>]) -> (Vec<Session>, Vec<Unpaired>) {
+    let mut p = Pairing::new(chrono_tz::Europe::Paris);
+    for (i, (agent, at, kind, code, scope)) in events.iter().enumerate() {
+        let at = format!("2026-01-15 {at}:00");
+        p.push(ev(
+            i as u64 + 1,
+            agent,
+            &at,
+            *kind,
+            *code,
+            *scope,
+            Some(i as i64 + 1),
+        ))
+        .unwrap();
+    }
+    p.finish()
+}
+
+/// Sessions as (agent, code, start, end) in UTC, HH:MM on 2026-01-15 (Paris is UTC+1 in January).
+fn short(sessions: &[Session]) -> Vec<(String, Option<String>, String, Option<String>)> {
+    let f = |t: NaiveDateTime| t.format("%H:%M").to_string();
+    sessions
+        .iter()
+        .map(|s| (s.agent.clone(), s.code.clone(), f(s.start), s.end.map(f)))
+        .collect()
+}
+
+fn want(
+    rows: &[(&str, Option<&str>, &str, Option<&str>)],
+) -> Vec<(String, Option<String>, String, Option<String>)> {
+    rows.iter()
+        .map(|(a, c, s, e)| {
+            (
+                a.to_string(),
+                c.map(str::to_owned),
+                s.to_string(),
+                e.map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+use Kind::{Login, Logout, State};
+
+#[test]
+fn a_login_a_pause_with_a_reason_a_return_to_ready_and_a_logout() {
+    let (s, u) = pair(&[
+        ("7", "09:00", Login, None, None),
+        ("7", "10:00", State, Some("BREAK"), None),
+        ("7", "10:15", State, None, None),
+        ("7", "17:00", Logout, None, None),
+    ]);
+    assert!(u.is_empty());
+    assert_eq!(
+        short(&s),
+        want(&[
+            ("7", None, "08:00", Some("09:00")),
+            ("7", Some("BREAK"), "09:00", Some("09:15")),
+            ("7", None, "09:15", Some("16:00")),
+        ])
+    );
+}
+
+#[test]
+fn one_session_whatever_the_number_of_queues_and_per_queue_pauses_combine() {
+    // Asterisk: ADDMEMBER per queue, PAUSEALL then one PAUSE per queue (same reason), UNPAUSEALL then one
+    // UNPAUSE per queue, queues left at different times: the agent is logged in while in one queue.
+    let (s, u) = pair(&[
+        ("7", "09:00", Login, None, Some("sales")),
+        ("7", "09:05", Login, None, Some("support")),
+        ("7", "10:00", State, Some("LUNCH"), None),
+        ("7", "10:00", State, Some("LUNCH"), Some("sales")),
+        ("7", "10:00", State, Some("LUNCH"), Some("support")),
+        ("7", "10:30", State, None, None),
+        ("7", "10:30", State, None, Some("sales")),
+        ("7", "10:30", State, None, Some("support")),
+        ("7", "12:00", Logout, None, Some("sales")),
+        ("7", "13:00", Logout, None, Some("support")),
+    ]);
+    assert!(u.is_empty(), "{u:?}");
+    assert_eq!(
+        short(&s),
+        want(&[
+            ("7", None, "08:00", Some("09:00")),
+            ("7", Some("LUNCH"), "09:00", Some("09:30")),
+            ("7", None, "09:30", Some("12:00")),
+        ])
+    );
+}
+
+#[test]
+fn a_new_reason_without_a_return_to_ready_starts_a_new_session() {
+    let (s, _) = pair(&[
+        ("7", "09:00", Login, Some("PAUSED"), Some("q")),
+        ("7", "09:10", State, Some("Auto-Pause"), Some("q")),
+        ("7", "09:20", State, Some("BREAK"), Some("q")),
+        ("7", "09:30", Logout, None, Some("q")),
+    ]);
+    assert_eq!(
+        short(&s),
+        want(&[
+            ("7", Some("PAUSED"), "08:00", Some("08:10")),
+            ("7", Some("Auto-Pause"), "08:10", Some("08:20")),
+            ("7", Some("BREAK"), "08:20", Some("08:30")),
+        ])
+    );
+}
+
+#[test]
+fn removed_from_every_queue_while_paused_ends_the_session() {
+    let (s, u) = pair(&[
+        ("7", "09:00", Login, None, Some("a")),
+        ("7", "09:00", Login, None, Some("b")),
+        ("7", "09:30", State, Some("BREAK"), Some("a")),
+        ("7", "09:40", Logout, None, Some("a")),
+        ("7", "09:45", Logout, None, Some("b")),
+    ]);
+    assert!(u.is_empty());
+    assert_eq!(
+        short(&s),
+        want(&[
+            ("7", None, "08:00", Some("08:30")),
+            ("7", Some("BREAK"), "08:30", Some("08:45")),
+        ])
+    );
+}
+
+#[test]
+fn unpaired_events_are_kept_with_their_reason() {
+    let (s, u) = pair(&[
+        ("8", "08:00", Logout, None, None),
+        ("7", "09:00", Login, None, None),
+        ("7", "09:30", Login, None, None),
+        ("7", "10:00", Logout, None, None),
+    ]);
+    assert_eq!(short(&s), want(&[("7", None, "08:00", Some("09:00"))]));
+    let reasons: Vec<(u64, &str)> = u.iter().map(|x| (x.row, x.reason.as_str())).collect();
+    assert_eq!(reasons.len(), 2);
+    assert_eq!(reasons[0].0, 1);
+    assert!(
+        reasons[0].1.starts_with("logout with no login"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1].0, 3);
+    assert!(
+        reasons[1].1.starts_with("login while already logged in"),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn a_state_of_an_agent_not_seen_logging_in_means_logged_in_and_one_still_logged_in_stays_open() {
+    let (s, u) = pair(&[
+        ("7", "09:00", State, Some("BREAK"), None),
+        ("7", "09:10", State, None, None),
+        ("9", "11:00", Login, None, None),
+    ]);
+    assert!(u.is_empty());
+    assert_eq!(
+        short(&s),
+        want(&[
+            ("7", Some("BREAK"), "08:00", Some("08:10")),
+            ("7", None, "08:10", None),
+            ("9", None, "10:00", None),
+        ])
+    );
+}
+
+#[test]
+fn events_of_one_time_without_a_sequence_are_taken_login_state_logout_in_any_order() {
+    let events = [
+        ev(
+            1,
+            "7",
+            "2026-01-15 09:00:00",
+            State,
+            Some("BREAK"),
+            None,
+            None,
+        ),
+        ev(2, "7", "2026-01-15 09:00:00", Login, None, None, None),
+        ev(3, "7", "2026-01-15 09:30:00", Logout, None, None, None),
+        ev(4, "7", "2026-01-15 09:30:00", State, None, None, None),
+    ];
+    let run = |order: &[usize]| {
+        let mut p = Pairing::new(chrono_tz::Europe::Paris);
+        for &i in order {
+            p.push(events[i].clone()).unwrap();
+        }
+        p.finish()
+    };
+    let (a, _) = run(&[0, 1, 2, 3]);
+    let (b, _) = run(&[1, 0, 3, 2]);
+    assert_eq!(short(&a), short(&b));
+    assert_eq!(
+        short(&a),
+        want(&[
+            ("7", Some("BREAK"), "08:00", Some("08:30")),
+        ]),
+        "the login's zero-length state is no session; the return to ready at the logout lasts no time"
+    );
+}
+
+#[test]
+fn a_pause_across_the_autumn_change_follows_the_sequence() {
+    // Asterisk writes local wall time and ids in real-time order: PAUSE at 02:40 (summer), UNPAUSE at
+    // 02:10 (winter, 90 minutes later), logout at 02:50 (winter).
+    let mut p = Pairing::new(chrono_tz::Europe::Paris);
+    for e in [
+        ev(1, "7", "2026-10-25 01:30:00", Login, None, None, Some(10)),
+        ev(
+            2,
+            "7",
+            "2026-10-25 02:40:00",
+            State,
+            Some("PAUSE"),
+            None,
+            Some(11),
+        ),
+        ev(3, "7", "2026-10-25 02:10:00", State, None, None, Some(12)),
+        ev(4, "7", "2026-10-25 02:50:00", Logout, None, None, Some(13)),
+    ] {
+        p.push(e).unwrap();
+    }
+    let (s, _) = p.finish();
+    let times: Vec<_> = s.iter().map(|s| (s.start, s.end.unwrap())).collect();
+    assert_eq!(
+        times,
+        [
+            (dt("2026-10-24 23:30:00"), dt("2026-10-25 00:40:00")),
+            (dt("2026-10-25 00:40:00"), dt("2026-10-25 01:10:00")),
+            (dt("2026-10-25 01:10:00"), dt("2026-10-25 01:50:00")),
+        ]
+    );
+}
+
+#[test]
+fn a_result_out_of_order_is_refused_naming_the_row() {
+    let mut p = Pairing::new(chrono_tz::Europe::Paris);
+    p.push(ev(
+        1,
+        "7",
+        "2026-01-15 09:00:00",
+        Login,
+        None,
+        None,
+        Some(2),
+    ))
+    .unwrap();
+    assert_eq!(
+        p.push(ev(
+            2,
+            "7",
+            "2026-01-15 09:10:00",
+            Logout,
+            None,
+            None,
+            Some(1)
+        )),
+        Err(OutOfOrder { row: 2 })
+    );
+    let mut p = Pairing::new(chrono_tz::Europe::Paris);
+    p.push(ev(1, "7", "2026-01-15 09:00:00", Login, None, None, None))
+        .unwrap();
+    assert_eq!(
+        p.push(ev(2, "7", "2026-01-15 08:59:00", Logout, None, None, None)),
+        Err(OutOfOrder { row: 2 })
+    );
+}
+
+#[test]
+fn kinds_are_read_in_any_case() {
+    assert_eq!(Kind::parse(" LOGIN "), Some(Login));
+    assert_eq!(Kind::parse("State"), Some(State));
+    assert_eq!(Kind::parse("logoff"), None);
+}
