@@ -286,6 +286,9 @@ impl Pairing {
                 }
                 None
             }
+            // A return to ready of an agent not logged in changes nothing (Wazo writes UNPAUSEALL and an
+            // UNPAUSE per queue after each logoff).
+            Kind::State if agent.scopes.is_empty() && e.code.is_none() => None,
             Kind::State => {
                 if agent.scopes.is_empty() {
                     // A state of an agent not seen logging in: logged in (its login is older than the events

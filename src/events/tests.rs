@@ -300,6 +300,19 @@ fn a_result_out_of_order_is_refused_naming_the_row() {
 }
 
 #[test]
+fn a_return_to_ready_after_the_logout_opens_nothing() {
+    // Wazo: AGENTCALLBACKLOGOFF, then UNPAUSEALL and UNPAUSE per queue.
+    let (s, u) = pair(&[
+        ("7", "09:00", Login, None, None),
+        ("7", "17:00", Logout, None, None),
+        ("7", "17:00", State, None, None),
+        ("7", "17:00", State, None, Some("q")),
+    ]);
+    assert!(u.is_empty());
+    assert_eq!(short(&s), want(&[("7", None, "08:00", Some("16:00"))]));
+}
+
+#[test]
 fn kinds_are_read_in_any_case() {
     assert_eq!(Kind::parse(" LOGIN "), Some(Login));
     assert_eq!(Kind::parse("State"), Some(State));

@@ -395,3 +395,126 @@ fn an_events_query_with_the_wrong_columns_or_out_of_order_fails_naming_the_file(
     );
     assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 0);
 }
+
+#[test]
+fn wazo_queue_log_with_a_timestamptz_time_through_psqlodbc() {
+    // Given Wazo's queue_log (time timestamptz; the server's TimeZone is the site's, as Wazo sets it): a login,
+    // an ADDMEMBER under the queue interface (left out), a pause written as PAUSEALL and per queue, a logoff
+    let source = Source::new(SourceKind::Postgres);
+    source.execute(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET timezone = %L', current_database(), 'Europe/Paris'); END $$",
+    );
+    source.execute("CREATE TABLE queue_log (time timestamptz, callid varchar(80), queuename varchar(256), agent text, event varchar(20), data1 text, data2 text, data3 text, data4 text, data5 text, id integer PRIMARY KEY)");
+    let rows = [
+        (
+            "2026-01-15 08:00:00.249+01",
+            "NONE",
+            "Agent/1001",
+            "AGENTCALLBACKLOGIN",
+            "1001@default",
+        ),
+        (
+            "2026-01-15 08:00:00.300+01",
+            "sales",
+            "Local/id-7@agentcallback",
+            "ADDMEMBER",
+            "",
+        ),
+        (
+            "2026-01-15 10:00:00.100+01",
+            "NONE",
+            "Agent/1001",
+            "PAUSEALL",
+            "Break",
+        ),
+        (
+            "2026-01-15 10:00:00.120+01",
+            "sales",
+            "Agent/1001",
+            "PAUSE",
+            "Break",
+        ),
+        (
+            "2026-01-15 10:15:00.000+01",
+            "NONE",
+            "Agent/1001",
+            "UNPAUSEALL",
+            "",
+        ),
+        (
+            "2026-01-15 10:15:00.020+01",
+            "sales",
+            "Agent/1001",
+            "UNPAUSE",
+            "",
+        ),
+        (
+            "2026-01-15 17:00:00.249+01",
+            "NONE",
+            "Agent/1001",
+            "AGENTCALLBACKLOGOFF",
+            "1001@default",
+        ),
+        (
+            "2026-01-15 17:00:00.327+01",
+            "NONE",
+            "Agent/1001",
+            "UNPAUSEALL",
+            "",
+        ),
+    ];
+    for (i, (time, queue, agent, event, data1)) in rows.iter().enumerate() {
+        source.execute(&format!(
+            "INSERT INTO queue_log (id, time, callid, queuename, agent, event, data1) VALUES ({}, '{time}', 'NONE', '{queue}', '{agent}', '{event}', '{data1}')",
+            i + 1
+        ));
+    }
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/sources/wazo_queue_log.postgresql.sql");
+    let query = SourceQuery::load(&path, QueryKind::Events).unwrap();
+    let system = ExternalSystemConfig::new(
+        "wazo",
+        PARIS,
+        query,
+        &source.connection_string,
+        WindowParameters::Bound,
+    )
+    .unwrap();
+    let store = TestStore::new(StoreKind::Postgres);
+
+    // When the day is synced
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then the agent has its login, its break and the rest of the day, to the millisecond; the UNPAUSEALL
+    // Wazo writes after a logoff opens nothing: an agent not logged in returning to ready
+    let f = |t: chrono::NaiveDateTime| t.format("%H:%M:%S%.3f").to_string();
+    let got: Vec<_> = store
+        .view()
+        .into_iter()
+        .map(|v| (v.agent, v.code, f(v.started_at), v.ended_at.map(f)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "Agent/1001".to_string(),
+                None,
+                "07:00:00.249".to_string(),
+                Some("09:00:00.100".to_string())
+            ),
+            (
+                "Agent/1001".to_string(),
+                Some("Break".to_string()),
+                "09:00:00.100".to_string(),
+                Some("09:15:00.000".to_string())
+            ),
+            (
+                "Agent/1001".to_string(),
+                None,
+                "09:15:00.000".to_string(),
+                Some("16:00:00.249".to_string())
+            ),
+        ]
+    );
+    assert_eq!(r.counts.rejected, 0);
+}
