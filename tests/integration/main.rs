@@ -9,6 +9,7 @@ mod fast_paths;
 mod read_only;
 mod repeated_hour;
 mod schema_rules;
+mod vendors;
 
 use acdsync::config::WindowParameters;
 use common::*;

@@ -1,0 +1,199 @@
+//! Ready files for ACDs whose engine does not run here (Genesys Info Mart on Oracle/SQL Server/PostgreSQL, Cisco
+//! UCCX on Informix): each on a PostgreSQL fixture in the vendor's table layout, read through psqlODBC, compared
+//! with the sessions a person writes down.
+
+use std::path::Path;
+
+use acdsync::config::{ExternalSystemConfig, WindowParameters};
+use acdsync::source::query::{QueryKind, SourceQuery};
+
+use crate::common::*;
+
+type Sessions = Vec<(String, Option<String>, String, Option<String>)>;
+
+fn sessions(store: &TestStore) -> Sessions {
+    let f = |t: chrono::NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string();
+    store
+        .view()
+        .into_iter()
+        .map(|v| (v.agent, v.code, f(v.started_at), v.ended_at.map(f)))
+        .collect()
+}
+
+fn want(rows: &[(&str, Option<&str>, &str, Option<&str>)]) -> Sessions {
+    rows.iter()
+        .map(|(a, c, s, e)| {
+            (
+                a.to_string(),
+                c.map(str::to_owned),
+                s.to_string(),
+                e.map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+fn system(source: &Source, file: &str, zone: &str, kind: QueryKind) -> ExternalSystemConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sql/sources")
+        .join(file);
+    let query = SourceQuery::load(&path, kind).unwrap();
+    ExternalSystemConfig::new(
+        "acd",
+        zone,
+        query,
+        &source.connection_string,
+        WindowParameters::Bound,
+    )
+    .unwrap()
+}
+
+#[test]
+fn genesys_info_mart_voice_states_with_epoch_times_and_an_active_fact() {
+    // Given GIM's state facts (epoch UTC) for one agent, voice and email, the last voice state still active
+    // with GIM's tentative future end
+    let source = Source::new(SourceKind::Postgres);
+    for ddl in [
+        "CREATE TABLE resource_ (resource_key integer PRIMARY KEY, resource_type varchar(255), resource_name varchar(255))",
+        "CREATE TABLE resource_state (resource_state_key integer PRIMARY KEY, state_type varchar(64), state_name varchar(64), state_name_code varchar(32))",
+        "CREATE TABLE media_type (media_type_key integer PRIMARY KEY, media_name varchar(64), media_name_code varchar(32))",
+        "CREATE TABLE sm_res_state_fact (sm_res_state_fact_key numeric(19) PRIMARY KEY, start_ts integer, end_ts integer, resource_key integer, resource_state_key integer, media_type_key integer, active_flag numeric(1))",
+        "INSERT INTO resource_ VALUES (1, 'Agent', 'jdoe'), (2, 'Queue', 'sales')",
+        "INSERT INTO resource_state VALUES (1, 'Ready', 'Ready', 'READY'), (2, 'NotReady', 'Not Ready', 'NOT_READY'), (3, 'Busy', 'Busy', 'BUSY'), (4, 'AfterCallWork', 'After Call Work', 'ACW')",
+        "INSERT INTO media_type VALUES (1, 'Voice', 'VOICE'), (2, 'E-mail', 'EMAIL')",
+        "INSERT INTO sm_res_state_fact VALUES \
+           (10, 1768464000, 1768467600, 1, 1, 1, 0), \
+           (11, 1768467600, 1768468200, 1, 3, 1, 0), \
+           (12, 1768468200, 1768468320, 1, 4, 1, 0), \
+           (13, 1768468320, 1768471200, 1, 2, 1, 0), \
+           (14, 1768471200, 2145916800, 1, 1, 1, 1), \
+           (15, 1768464000, 1768471200, 1, 3, 2, 0)",
+    ] {
+        source.execute(ddl);
+    }
+    let system = system(
+        &source,
+        "genesys_infomart_states.postgresql.sql",
+        "Europe/Paris",
+        QueryKind::Window,
+    );
+    let store = TestStore::new(StoreKind::Sqlite);
+
+    // When the day is synced
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then the voice states are the sessions, READY and BUSY with no code, the active one open
+    assert_eq!(r.counts.rejected, 0);
+    assert_eq!(
+        sessions(&store),
+        want(&[
+            (
+                "jdoe",
+                None,
+                "2026-01-15 08:00:00.000",
+                Some("2026-01-15 09:00:00.000")
+            ),
+            (
+                "jdoe",
+                None,
+                "2026-01-15 09:00:00.000",
+                Some("2026-01-15 09:10:00.000")
+            ),
+            (
+                "jdoe",
+                Some("ACW"),
+                "2026-01-15 09:10:00.000",
+                Some("2026-01-15 09:12:00.000")
+            ),
+            (
+                "jdoe",
+                Some("NOT_READY"),
+                "2026-01-15 09:12:00.000",
+                Some("2026-01-15 10:00:00.000")
+            ),
+            ("jdoe", None, "2026-01-15 10:00:00.000", None),
+        ])
+    );
+}
+
+#[test]
+fn cisco_uccx_agent_state_detail_paired_from_its_event_types() {
+    // Given UCCX's AgentStateDetail (GMT, milliseconds) for one agent, and its Resource rows (an inactive
+    // profile too)
+    let source = Source::new(SourceKind::Postgres);
+    source.execute("CREATE TABLE resource (resourceid integer, profileid integer, resourceloginid varchar(50), resourcename varchar(50), active boolean)");
+    source.execute("INSERT INTO resource VALUES (5, 1, 'jsmith', 'John Smith', true), (5, 2, 'jsmith-old', 'John Smith', false)");
+    source.execute("CREATE TABLE agentstatedetail (agentid integer, eventdatetime timestamp(3), gmtoffset smallint, eventtype smallint, reasoncode smallint, profileid integer)");
+    let events = [
+        ("07:59:58.120", 1, 0),
+        ("07:59:58.120", 2, 32760),
+        ("08:00:30.000", 3, 0),
+        ("08:10:00.000", 4, 0),
+        ("08:10:02.500", 5, 0),
+        ("08:15:00.000", 6, 0),
+        ("08:16:00.000", 3, 0),
+        ("12:00:00.000", 2, 5),
+        ("12:45:00.000", 3, 0),
+        ("16:00:00.000", 7, 0),
+    ];
+    for (at, kind, reason) in events {
+        source.execute(&format!(
+            "INSERT INTO agentstatedetail VALUES (5, '2026-01-15 {at}', 0, {kind}, {reason}, 1)"
+        ));
+    }
+    let system = system(
+        &source,
+        "cisco_uccx_agentstatedetail.postgresql.sql",
+        "UTC",
+        QueryKind::Events,
+    );
+    let store = TestStore::new(StoreKind::Sqlite);
+
+    // When the day is synced
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then: Not Ready with the logon reason from the login's millisecond, at work (Ready, Reserved, Talking) with
+    // no code, Work as WORK, lunch as reason 5, until the logout
+    assert_eq!(r.counts.rejected, 0);
+    assert_eq!(
+        sessions(&store),
+        want(&[
+            (
+                "jsmith",
+                Some("32760"),
+                "2026-01-15 07:59:58.120",
+                Some("2026-01-15 08:00:30.000")
+            ),
+            (
+                "jsmith",
+                None,
+                "2026-01-15 08:00:30.000",
+                Some("2026-01-15 08:15:00.000")
+            ),
+            (
+                "jsmith",
+                Some("WORK"),
+                "2026-01-15 08:15:00.000",
+                Some("2026-01-15 08:16:00.000")
+            ),
+            (
+                "jsmith",
+                None,
+                "2026-01-15 08:16:00.000",
+                Some("2026-01-15 12:00:00.000")
+            ),
+            (
+                "jsmith",
+                Some("5"),
+                "2026-01-15 12:00:00.000",
+                Some("2026-01-15 12:45:00.000")
+            ),
+            (
+                "jsmith",
+                None,
+                "2026-01-15 12:45:00.000",
+                Some("2026-01-15 16:00:00.000")
+            ),
+        ])
+    );
+}
