@@ -197,3 +197,57 @@ fn cisco_uccx_agent_state_detail_paired_from_its_event_types() {
         ])
     );
 }
+
+#[test]
+fn avaya_cms_haglog_one_session_per_login_across_splits() {
+    // Given CMS's haglog (epoch seconds): agent 4711 logged into two splits from a night shift, then again in
+    // the afternoon; agent 4712 once
+    let source = Source::new(SourceKind::Postgres);
+    source.execute("CREATE TABLE haglog (acd smallint, split smallint, extn char(6), logid char(10), loc_id integer, login integer, logout integer, logout_date date, logout_reason smallint, inflag char(1), outflag char(1), row_date date)");
+    for (split, logid, login, logout) in [
+        (1, "4711", 1768426200, 1768455000),
+        (2, "4711", 1768426200, 1768455000),
+        (1, "4711", 1768491000, 1768496400),
+        (2, "4712", 1768460400, 1768492800),
+    ] {
+        source.execute(&format!(
+            "INSERT INTO haglog VALUES (1, {split}, '50{split}', '{logid}', 0, {login}, {logout}, '2026-01-15', 0, ' ', ' ', '2026-01-15')"
+        ));
+    }
+    let system = system(
+        &source,
+        "avaya_cms_haglog.postgresql.sql",
+        "Europe/Paris",
+        QueryKind::Window,
+    );
+    let store = TestStore::new(StoreKind::Sqlite);
+
+    // When the day is synced
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then each login is one session, whatever the number of splits, the night shift from the evening before
+    assert_eq!((r.counts.inserted, r.counts.rejected), (3, 0));
+    assert_eq!(
+        sessions(&store),
+        want(&[
+            (
+                "4711",
+                None,
+                "2026-01-14 21:30:00.000",
+                Some("2026-01-15 05:30:00.000")
+            ),
+            (
+                "4711",
+                None,
+                "2026-01-15 15:30:00.000",
+                Some("2026-01-15 17:00:00.000")
+            ),
+            (
+                "4712",
+                None,
+                "2026-01-15 07:00:00.000",
+                Some("2026-01-15 16:00:00.000")
+            ),
+        ])
+    );
+}
