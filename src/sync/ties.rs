@@ -1,7 +1,8 @@
 //! Rows of one agent that start at the same instant: the sessions shape is a timeline of states
 //! (sql/sources/README.md), so only one of them can be a session. Which one is decided by the rows'
 //! values, never by their order in the result: the longer is kept (a later end; an open end is the
-//! latest), then one with a code, then the smaller code, then the smaller text of the values as read.
+//! latest; an end that happens twice, in the hour the clocks go back, counts as its first occurrence), then
+//! one with a code, then the smaller code, then the smaller text of the values as read.
 //! The others go to `rejected_rows`, naming the row kept.
 
 use std::cmp::Ordering;

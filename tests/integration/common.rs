@@ -147,6 +147,35 @@ impl TestStore {
             .collect()
     }
 
+    /// Every rejected row as (source row, agent, code, start, end, reason), for messages.
+    pub fn rejected_reasons(
+        &self,
+    ) -> Vec<(
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+    )> {
+        use schema::rejected_rows::dsl as r;
+        let q = r::rejected_rows
+            .select((
+                r::source_row,
+                r::agent_id,
+                r::activity_code,
+                r::started_at,
+                r::ended_at,
+                r::reason,
+            ))
+            .order(r::id);
+        match &mut self.dba() {
+            Dba::Postgres(c) => q.load(c),
+            Dba::Sqlite(c) => q.load(c),
+        }
+        .unwrap()
+    }
+
     /// A connection of the test's own, as a DBA would open one (not acdsync's `Store`).
     pub fn dba(&self) -> Dba {
         Dba::open(&self.url)

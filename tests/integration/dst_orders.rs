@@ -87,10 +87,14 @@ fn chains(rng: &mut Lcg, tz: Tz, at: NaiveDateTime) -> (Vec<State>, Vec<State>) 
                 start: t,
                 end: (!open).then_some(end),
             };
-            if once(tz, t) && rng.below(6) == 0 {
+            // (Times that happen once: an end of the repeated hour counts as its first occurrence in the
+            // comparison of ties, which is not always the real one.)
+            let tie_end = t + Duration::seconds(seconds / 2);
+            let times_once = once(tz, t) && once(tz, tie_end) && (open || once(tz, end));
+            if times_once && rng.below(6) == 0 {
                 ties.push(State {
                     code: Some("TIE"),
-                    end: Some(t + Duration::seconds(seconds / 2)),
+                    end: Some(tie_end),
                     ..state.clone()
                 });
             }
@@ -247,10 +251,20 @@ fn one_case(source: &Source, zone: &str, back: bool, seed: u64) {
     );
 
     // No row is rejected but the ties, in any order or mode.
-    for store in [&forward, &backward, &range, &changes] {
+    for (name, store) in [
+        ("forward", &forward),
+        ("backward", &backward),
+        ("range", &range),
+        ("changes", &changes),
+    ] {
         let others =
             "SELECT COUNT(*) FROM rejected_rows WHERE activity_code IS NULL OR activity_code <> 'TIE'";
-        assert_eq!(store.count(others), 0, "a row was rejected\n{what}");
+        let reasons = store.rejected_reasons();
+        assert_eq!(
+            store.count(others),
+            0,
+            "{name}: a row was rejected: {reasons:#?}\n{what}"
+        );
     }
 
     // Re-runs write nothing, in any order, and by changes with every row changed again.
