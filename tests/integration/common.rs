@@ -148,16 +148,7 @@ impl TestStore {
     }
 
     /// Every rejected row as (source row, agent, code, start, end, reason), for messages.
-    pub fn rejected_reasons(
-        &self,
-    ) -> Vec<(
-        i64,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        String,
-    )> {
+    pub fn rejected_reasons(&self) -> Vec<RejectedRow> {
         use schema::rejected_rows::dsl as r;
         let q = r::rejected_rows
             .select((
@@ -236,6 +227,16 @@ impl TestStore {
         .unwrap()
     }
 }
+
+/// A row of `rejected_rows`: source row, agent, code, start, end (as read), reason.
+pub type RejectedRow = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
 
 /// A plain Diesel connection to a WFM database, opened from its URL.
 pub enum Dba {
