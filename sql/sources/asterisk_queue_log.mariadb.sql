@@ -6,17 +6,21 @@
 -- zone), or UTC when logger.conf has queue_log_realtime_use_gmt = yes (then time_zone = "UTC").
 -- Agent IDs: PAUSE/UNPAUSE name the member name, ADDMEMBER/REMOVEMEMBER the interface (PJSIP/1001) unless
 -- queues.conf has log_membername_as_agent = yes: set it (or map interfaces to member names below), so that one
--- agent has one ID.
+-- agent has one ID. AGENTLOGIN/AGENTLOGOFF (app_agent_pool) name the agents.conf id, which may differ from the
+-- member name its pauses carry (Agent/1001): map one to the other here if so.
+-- Tables with a single `data` column instead of data1..data5 (the logger's fallback): write data for data1.
 --
 -- Events read (all others, calls and QUEUESTART included, are left out by the WHERE clause):
 --   ADDMEMBER, AGENTLOGIN, AGENTCALLBACKLOGIN   -> login  (ADDMEMBER with data1 = 'PAUSED': starts in code PAUSE)
 --   REMOVEMEMBER, AGENTLOGOFF, AGENTCALLBACKLOGOFF -> logout
---   PAUSE, PAUSEALL                             -> state, code = the reason (data1), 'PAUSE' when none is given
---   UNPAUSE, UNPAUSEALL                         -> state, no code (ready)
--- The queue is the scope; queue NONE (PAUSEALL, AGENTLOGIN) is the agent as a whole. A PAUSEALL and the PAUSE
--- of each queue it writes carry one reason: one session. Ordered by id, which follows real time (tables
--- without id, from before Asterisk 12: ORDER BY time, and NULL AS sequence; the hour the clocks go back then
--- cannot be told apart).
+--   PAUSE                                       -> state, code = the reason (data1), 'PAUSE' when none is given
+--   UNPAUSE                                     -> state, no code (ready)
+-- PAUSEALL and UNPAUSEALL are left out: Asterisk also writes a PAUSE or UNPAUSE for each queue the member is in,
+-- and before Asterisk 15 the PAUSEALL has no reason. An UNPAUSE with reason 'Auto-Unpause' (queues.conf
+-- log_unpause_on_reason_change) is left out too: the new PAUSE follows it in the same instant.
+-- The queue is the scope; queue NONE (AGENTLOGIN) is the agent as a whole. The PAUSE of each queue carries one
+-- reason: one session. Ordered by id, which follows real time (tables without id, from before Asterisk 12:
+-- ORDER BY time, and NULL AS sequence; the hour the clocks go back then cannot be told apart).
 
 SELECT agent AS agent_id,
        time AS event_time,
@@ -26,7 +30,7 @@ SELECT agent AS agent_id,
          ELSE 'state'
        END AS event,
        CASE
-         WHEN event IN ('PAUSE', 'PAUSEALL') THEN COALESCE(NULLIF(TRIM(data1), ''), 'PAUSE')
+         WHEN event = 'PAUSE' THEN COALESCE(NULLIF(TRIM(data1), ''), 'PAUSE')
          WHEN event = 'ADDMEMBER' AND data1 = 'PAUSED' THEN 'PAUSE'
        END AS activity_code,
        NULLIF(queuename, 'NONE') AS scope,
@@ -34,6 +38,7 @@ SELECT agent AS agent_id,
 FROM queue_log
 WHERE time >= {lookback_start}
   AND time < {window_end}
-  AND event IN ('ADDMEMBER', 'REMOVEMEMBER', 'PAUSE', 'UNPAUSE', 'PAUSEALL', 'UNPAUSEALL',
+  AND event IN ('ADDMEMBER', 'REMOVEMEMBER', 'PAUSE', 'UNPAUSE',
                 'AGENTLOGIN', 'AGENTLOGOFF', 'AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF')
+  AND NOT (event = 'UNPAUSE' AND data1 = 'Auto-Unpause')
 ORDER BY id

@@ -13,7 +13,7 @@
 -- queue, whose agent column may hold the queue interface (`Local/id-<n>@agentcallback`) instead: this file reads
 -- the agent's login and logoff and its pauses, which all carry `Agent/<number>`, and leaves ADDMEMBER and
 -- REMOVEMEMBER out. A pause (AMI QueuePause with no queue) writes PAUSEALL and one PAUSE per queue with one
--- reason: one session. Ordered by id, which follows real time.
+-- reason: the PAUSE rows are read, one session. Ordered by id, which follows real time.
 
 SELECT agent AS agent_id,
        to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00:00' AS event_time,
@@ -23,12 +23,13 @@ SELECT agent AS agent_id,
          ELSE 'state'
        END AS event,
        CASE
-         WHEN event IN ('PAUSE', 'PAUSEALL') THEN COALESCE(NULLIF(TRIM(data1), ''), 'PAUSE')
+         WHEN event = 'PAUSE' THEN COALESCE(NULLIF(TRIM(data1), ''), 'PAUSE')
        END AS activity_code,
        NULLIF(queuename, 'NONE') AS scope,
        id AS sequence
 FROM queue_log
-WHERE time >= {lookback_start_utc}
-  AND time < {window_end_utc}
-  AND event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSE', 'UNPAUSE', 'PAUSEALL', 'UNPAUSEALL')
+WHERE time >= CAST({lookback_start_utc} AS timestamptz)
+  AND time < CAST({window_end_utc} AS timestamptz)
+  AND event IN ('AGENTCALLBACKLOGIN', 'AGENTCALLBACKLOGOFF', 'PAUSE', 'UNPAUSE')
+  AND NOT (event = 'UNPAUSE' AND data1 = 'Auto-Unpause')
 ORDER BY id

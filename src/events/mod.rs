@@ -65,12 +65,13 @@ pub struct Session {
     pub row: u64,
 }
 
-/// An event that could not be read or paired: its row, its values as text (`source::EVENT_COLUMNS`), and
-/// why.
+/// An event that could not be read or paired: its row, its values as text (`source::EVENT_COLUMNS`), its
+/// instant when it could be read (a sync reports it when that instant is in its window), and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unpaired {
     pub row: u64,
     pub values: [Option<String>; 6],
+    pub at: Option<NaiveDateTime>,
     pub reason: String,
 }
 
@@ -82,6 +83,7 @@ impl Event {
             Box::new(Unpaired {
                 row,
                 values: std::array::from_fn(text),
+                at: None,
                 reason: why,
             })
         };
@@ -141,13 +143,20 @@ impl Event {
     }
 }
 
-/// Where an agent stands: the scopes (queues) it is in, and its open session.
+/// Where an agent stands: the scopes (queues) it is in, its open session, and whether its logout was read.
 #[derive(Default)]
 struct Agent {
     /// Scopes joined; `""` for a login with no scope.
     scopes: Vec<String>,
     open: Option<Open>,
+    logged_out: bool,
+    /// Logged in by a state, not a login read here: the scopes of its states are the scopes it is in.
+    implicit: bool,
 }
+
+/// How far back a local time of the repeated hour must go, in the order of the events, to be read in the
+/// second pass: more than threads of the ACD writing one instant in the wrong order, less than a repeat.
+const FOLD_BACK: chrono::Duration = chrono::Duration::minutes(15);
 
 struct Open {
     start: NaiveDateTime,
@@ -155,7 +164,26 @@ struct Open {
     row: u64,
 }
 
-/// Pairs events given in the order they happened (`push`), into sessions (`finish`).
+/// What pairing an event does to an agent's sessions, in order: a session opened (its key is known now), the
+/// agent's open session closed (at `end`; `None` at the end of what is read: still open), an event that
+/// could not be paired. A close at the instant of its open is a session that lasted no time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transition {
+    Open {
+        agent: String,
+        start: NaiveDateTime,
+        code: Option<String>,
+        row: u64,
+    },
+    Close {
+        agent: String,
+        end: Option<NaiveDateTime>,
+    },
+    Unpaired(Unpaired),
+}
+
+/// Pairs events given in the order they happened (`push`) into transitions (`drain`, then `end`), or into
+/// sessions (`finish`). Memory: the agents' open states, and the events of one time with no sequence.
 pub struct Pairing {
     tz: Tz,
     agents: FxHashMap<String, Agent>,
@@ -166,8 +194,7 @@ pub struct Pairing {
     same_time: Vec<Event>,
     /// The order key of the previous event (its sequence, else its time), to refuse a result out of order.
     previous: Option<(Option<i64>, SourceTime)>,
-    sessions: Vec<Session>,
-    unpaired: Vec<Unpaired>,
+    out: Vec<Transition>,
 }
 
 /// Events out of order: the query must return them in the order they happened.
@@ -184,8 +211,7 @@ impl Pairing {
             last: None,
             same_time: Vec::new(),
             previous: None,
-            sessions: Vec::new(),
-            unpaired: Vec::new(),
+            out: Vec::new(),
         }
     }
 
@@ -216,27 +242,62 @@ impl Pairing {
         Ok(())
     }
 
-    /// The sessions paired (those still open at the end with no end), in start order, and the events
-    /// that could not be paired.
-    pub fn finish(mut self) -> (Vec<Session>, Vec<Unpaired>) {
+    /// The transitions of the events pushed so far (the events of the last time with no sequence wait).
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Transition> {
+        self.out.drain(..)
+    }
+
+    /// At the end of what is read: the last transitions, and every agent still logged in closed with no
+    /// end (in the order of their IDs).
+    pub fn end(&mut self) -> Vec<Transition> {
         self.flush_same_time();
-        let open: Vec<(String, Open)> = self
+        let mut open: Vec<String> = self
             .agents
-            .drain()
-            .filter_map(|(agent, a)| a.open.map(|o| (agent, o)))
+            .iter()
+            .filter(|(_, a)| a.open.is_some())
+            .map(|(agent, _)| agent.clone())
             .collect();
-        for (agent, o) in open {
-            self.sessions.push(Session {
-                agent,
-                code: o.code,
-                start: o.start,
-                end: None,
-                row: o.row,
-            });
+        open.sort_unstable();
+        for agent in open {
+            self.out.push(Transition::Close { agent, end: None });
         }
-        self.sessions
-            .sort_unstable_by(|a, b| (a.start, &a.agent).cmp(&(b.start, &b.agent)));
-        (self.sessions, self.unpaired)
+        self.agents.clear();
+        std::mem::take(&mut self.out)
+    }
+
+    /// The sessions paired (those still open at the end with no end), in start order, and the events
+    /// that could not be paired: the transitions played through.
+    pub fn finish(mut self) -> (Vec<Session>, Vec<Unpaired>) {
+        let (mut sessions, mut unpaired) = (Vec::new(), Vec::new());
+        let mut open: FxHashMap<String, Open> = FxHashMap::default();
+        for t in self.end() {
+            match t {
+                Transition::Open {
+                    agent,
+                    start,
+                    code,
+                    row,
+                } => {
+                    open.insert(agent, Open { start, code, row });
+                }
+                Transition::Close { agent, end } => {
+                    let o = open.remove(&agent).expect("a close follows its open");
+                    if end.is_none_or(|e| e > o.start) {
+                        let (start, code, row) = (o.start, o.code, o.row);
+                        sessions.push(Session {
+                            agent,
+                            code,
+                            start,
+                            end,
+                            row,
+                        });
+                    }
+                }
+                Transition::Unpaired(u) => unpaired.push(u),
+            }
+        }
+        sessions.sort_unstable_by(|a, b| (a.start, &a.agent).cmp(&(b.start, &b.agent)));
+        (sessions, unpaired)
     }
 
     fn flush_same_time(&mut self) {
@@ -255,7 +316,7 @@ impl Pairing {
         let t = match at {
             SourceTime::Utc(u) => u,
             SourceTime::Local(l) => match time::both_readings(self.tz, l) {
-                Some((first, second)) if self.last.is_some_and(|p| first < p) => second,
+                Some((first, second)) if self.last.is_some_and(|p| first < p - FOLD_BACK) => second,
                 Some((first, _)) => first,
                 None => time::local_to_utc(self.tz, l, Fold::First),
             },
@@ -268,47 +329,60 @@ impl Pairing {
         let t = self.instant(e.at);
         let agent = self.agents.entry(e.agent.clone()).or_default();
         let scope = e.scope.clone().unwrap_or_default();
-        let reject = |why: String| Some(why);
-        let mut closed: Option<Session> = None;
+        let out = &mut self.out;
+        let open = |a: &mut Agent, out: &mut Vec<Transition>| {
+            if a.open.take().is_some() {
+                out.push(Transition::Close {
+                    agent: e.agent.clone(),
+                    end: Some(t),
+                });
+            }
+            a.open = Some(Open {
+                start: t,
+                code: e.code.clone(),
+                row: e.row,
+            });
+            out.push(Transition::Open {
+                agent: e.agent.clone(),
+                start: t,
+                code: e.code.clone(),
+                row: e.row,
+            });
+        };
         let problem = match e.kind {
-            Kind::Login if agent.scopes.contains(&scope) => reject(format!(
+            Kind::Login if agent.scopes.contains(&scope) => Some(format!(
                 "login while already logged in{}: ignored",
                 in_scope(&e.scope)
             )),
             Kind::Login => {
+                agent.logged_out = false;
+                agent.implicit = false;
                 agent.scopes.push(scope);
                 if agent.open.is_none() {
-                    agent.open = Some(Open {
-                        start: t,
-                        code: e.code.clone(),
-                        row: e.row,
-                    });
+                    open(agent, out);
                 }
                 None
             }
-            // A return to ready of an agent not logged in changes nothing (Wazo writes UNPAUSEALL and an
-            // UNPAUSE per queue after each logoff).
-            Kind::State if agent.scopes.is_empty() && e.code.is_none() => None,
+            // A return to ready after the agent's logout, read here, changes nothing (Wazo writes
+            // UNPAUSEALL and an UNPAUSE per queue after each logoff).
+            Kind::State if agent.scopes.is_empty() && agent.logged_out && e.code.is_none() => None,
             Kind::State => {
                 if agent.scopes.is_empty() {
-                    // A state of an agent not seen logging in: logged in (its login is older than the events
-                    // read, or the ACD restarted with its members).
+                    // A state of an agent not seen logging in (nor out): logged in (its login is older than
+                    // the events read, or the ACD restarted with its members, or they are static members).
+                    agent.implicit = true;
+                    agent.scopes.push(scope);
+                } else if agent.implicit && !agent.scopes.contains(&scope) {
                     agent.scopes.push(scope);
                 }
-                match &agent.open {
-                    Some(o) if o.code == e.code => {}
-                    _ => {
-                        closed = close(&e.agent, agent.open.take(), t);
-                        agent.open = Some(Open {
-                            start: t,
-                            code: e.code.clone(),
-                            row: e.row,
-                        });
-                    }
+                if agent.open.as_ref().is_none_or(|o| o.code != e.code) {
+                    open(agent, out);
                 }
                 None
             }
-            Kind::Logout if agent.scopes.is_empty() && agent.open.is_none() => reject(format!(
+            // A logout after the agent's logout (Asterisk: AGENTLOGOFF, then REMOVEMEMBER per queue).
+            Kind::Logout if agent.scopes.is_empty() && agent.logged_out => None,
+            Kind::Logout if agent.scopes.is_empty() && agent.open.is_none() => Some(format!(
                 "logout with no login{} in the events read (a login more than max_session_hours before the window is not read)",
                 in_scope(&e.scope)
             )),
@@ -318,20 +392,25 @@ impl Pairing {
                     Some(s) => agent.scopes.retain(|x| x != s),
                 }
                 if agent.scopes.is_empty() {
-                    closed = close(&e.agent, agent.open.take(), t);
+                    agent.logged_out = true;
+                }
+                if agent.scopes.is_empty() && agent.open.take().is_some() {
+                    out.push(Transition::Close {
+                        agent: e.agent.clone(),
+                        end: Some(t),
+                    });
                 }
                 None
             }
         };
-        if let Some(s) = closed {
-            self.sessions.push(s);
-        }
         if let Some(reason) = problem {
-            self.unpaired.push(Unpaired {
-                row: e.row,
-                values: e.texts(),
+            let (row, values, at) = (e.row, e.texts(), Some(t));
+            self.out.push(Transition::Unpaired(Unpaired {
+                row,
+                values,
+                at,
                 reason,
-            });
+            }));
         }
     }
 }
@@ -340,18 +419,6 @@ fn in_scope(scope: &Option<String>) -> String {
     scope
         .as_ref()
         .map_or_else(String::new, |s| format!(" (scope {s:?})"))
-}
-
-/// The session `open` ends at `t`: none if it lasted no time.
-fn close(agent: &str, open: Option<Open>, t: NaiveDateTime) -> Option<Session> {
-    let o = open?;
-    (t > o.start).then(|| Session {
-        agent: agent.to_owned(),
-        code: o.code,
-        start: o.start,
-        end: Some(t),
-        row: o.row,
-    })
 }
 
 #[cfg(test)]

@@ -318,3 +318,91 @@ fn kinds_are_read_in_any_case() {
     assert_eq!(Kind::parse("State"), Some(State));
     assert_eq!(Kind::parse("logoff"), None);
 }
+
+#[test]
+fn a_return_to_ready_of_an_agent_not_seen_logging_in_or_out_means_logged_in() {
+    // Static members (no ADDMEMBER ever logged): the first event read is an UNPAUSE.
+    let (s, u) = pair(&[
+        ("7", "14:00", State, None, Some("q")),
+        ("7", "18:00", State, Some("Offline"), Some("q")),
+    ]);
+    assert!(u.is_empty());
+    assert_eq!(
+        short(&s),
+        want(&[
+            ("7", None, "13:00", Some("17:00")),
+            ("7", Some("Offline"), "17:00", None),
+        ])
+    );
+}
+
+#[test]
+fn a_logout_after_the_logout_is_no_error() {
+    // Asterisk with agents and queue members: AGENTLOGOFF, then REMOVEMEMBER per queue.
+    let (s, u) = pair(&[
+        ("7", "09:00", Login, None, None),
+        ("7", "09:00", Login, None, Some("q1")),
+        ("7", "17:00", Logout, None, None),
+        ("7", "17:00", Logout, None, Some("q1")),
+    ]);
+    assert!(u.is_empty(), "{u:?}");
+    assert_eq!(short(&s), want(&[("7", None, "08:00", Some("16:00"))]));
+}
+
+#[test]
+fn times_a_few_microseconds_out_of_order_in_the_repeated_hour_stay_in_their_pass() {
+    // Two ACD threads write one instant of the first pass in the wrong order: no jump to the second pass.
+    let at = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+    let mut p = Pairing::new(chrono_tz::Europe::Paris);
+    for (i, (time, kind, code)) in [
+        ("2026-10-25 02:10:00.000002", Login, None),
+        ("2026-10-25 02:10:00.000001", State, Some("BREAK")),
+        ("2026-10-25 02:30:00", State, None),
+        ("2026-10-25 02:50:00", Logout, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        p.push(Event {
+            row: i as u64 + 1,
+            agent: "7".into(),
+            at: SourceTime::Local(at(time)),
+            kind,
+            code: code.map(str::to_owned),
+            scope: None,
+            sequence: Some(i as i64),
+        })
+        .unwrap();
+    }
+    let (s, _) = p.finish();
+    let f = |t: NaiveDateTime| t.format("%H:%M").to_string();
+    let got: Vec<_> = s.iter().map(|s| (f(s.start), s.end.map(f))).collect();
+    assert_eq!(
+        got,
+        [
+            ("00:10".to_string(), Some("00:30".to_string())),
+            ("00:30".to_string(), Some("00:50".to_string())),
+        ]
+    );
+}
+
+#[test]
+fn an_agent_logged_in_before_the_read_is_in_the_queues_its_states_name() {
+    // The read starts after the ADDMEMBERs: a pause in two queues, then both queues left.
+    let (s, u) = pair(&[
+        ("7", "18:00", State, Some("Break"), Some("sales")),
+        ("7", "18:00", State, Some("Break"), Some("support")),
+        ("7", "18:15", State, None, Some("sales")),
+        ("7", "18:15", State, None, Some("support")),
+        ("7", "23:30", Logout, None, Some("sales")),
+        ("7", "23:31", Logout, None, Some("support")),
+    ]);
+    assert!(u.is_empty(), "{u:?}");
+    assert_eq!(
+        short(&s),
+        want(&[
+            ("7", Some("Break"), "17:00", Some("17:15")),
+            ("7", None, "17:15", Some("22:31")),
+        ])
+    );
+}

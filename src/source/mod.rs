@@ -87,14 +87,6 @@ pub struct Batch<'a> {
 
 enum BatchRows<'a> {
     Fetched(&'a TextRowSet),
-    Paired(&'a [PairedRow]),
-}
-
-/// A session paired from events, as text (times in UTC with `+00:00`), and the row number of the event
-/// that opened it.
-pub struct PairedRow {
-    pub values: [Option<String>; 4],
-    pub row: u64,
 }
 
 /// One event as the driver returned it: raw bytes, `None` for SQL NULL (columns of `EVENT_COLUMNS`).
@@ -107,7 +99,6 @@ impl<'a> Batch<'a> {
     pub fn len(&self) -> usize {
         match self.rows {
             BatchRows::Fetched(rows) => rows.num_rows(),
-            BatchRows::Paired(rows) => rows.len(),
         }
     }
 
@@ -119,7 +110,6 @@ impl<'a> Batch<'a> {
     pub fn row_no(&self, i: usize) -> u64 {
         match self.rows {
             BatchRows::Fetched(_) => self.first_row + i as u64,
-            BatchRows::Paired(rows) => rows[i].row,
         }
     }
 
@@ -132,16 +122,6 @@ impl<'a> Batch<'a> {
                 ended_at: rows.at(3, i),
                 change_key: if self.change_key { rows.at(4, i) } else { None },
             },
-            BatchRows::Paired(rows) => {
-                let v = |k: usize| rows[i].values[k].as_deref().map(str::as_bytes);
-                RawRow {
-                    agent_id: v(0),
-                    activity_code: v(1),
-                    started_at: v(2),
-                    ended_at: v(3),
-                    change_key: None,
-                }
-            }
         }
     }
 
@@ -151,20 +131,18 @@ impl<'a> Batch<'a> {
             BatchRows::Fetched(rows) => RawEvent {
                 values: std::array::from_fn(|k| rows.at(k, i)),
             },
-            BatchRows::Paired(_) => RawEvent::default(),
         }
     }
 }
 
 type Fetcher = ConcurrentBlockCursor<OwnedCursor<Connection<'static>>, TextRowSet>;
 
-/// The result of a source query, read batch by batch (`next_batch`): fetched from the driver, or the
-/// sessions paired from an events query (`Rows::paired`).
+/// The result of a source query, read batch by batch (`next_batch`).
 pub struct Rows {
-    fetcher: Option<Fetcher>,
+    fetcher: Fetcher,
     current: TextRowSet,
-    paired: Option<Paired>,
     change_key: bool,
+    shape: Shape,
     /// Rows handed on so far.
     read: u64,
     system: String,
@@ -257,10 +235,10 @@ pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
     let block: BlockCursor<_, _> = cursor.bind_buffer(first).with_context(at)?;
     Ok(Rows {
         // The driver fetches the next batch in its own thread while this one is merged.
-        fetcher: Some(ConcurrentBlockCursor::from_block_cursor(block)),
+        fetcher: ConcurrentBlockCursor::from_block_cursor(block),
         current,
-        paired: None,
         change_key: spec.change_key,
+        shape: spec.shape,
         read: 0,
         system: system.to_owned(),
         sql_file,
@@ -290,21 +268,11 @@ fn read_only(conn: &Connection<'_>, system: &str) -> anyhow::Result<()> {
 impl Rows {
     /// The next batch, or `None` at the end of the result.
     pub fn next_batch(&mut self) -> anyhow::Result<Option<Batch<'_>>> {
-        if let Some(p) = &mut self.paired {
-            let from = p.next;
-            p.next = (from + p.batch_rows).min(p.rows.len());
-            return Ok((p.next > from).then(|| Batch {
-                rows: BatchRows::Paired(&p.rows[from..p.next]),
-                change_key: false,
-                first_row: 0,
-            }));
-        }
-        let Some(fetcher) = self.fetcher.as_mut() else {
-            return Ok(None);
-        };
+        let fetcher = &mut self.fetcher;
         let wait_started = std::time::Instant::now();
         let fetched = fetcher.fetch_into(&mut self.current).map_err(|e| {
-            fetch_error(&self.system, &self.sql_file, self.read, self.text_bytes, e)
+            let at = (self.system.as_str(), self.sql_file.as_str(), self.read);
+            fetch_error(at, self.shape, self.text_bytes, e)
         })?;
         self.waited += wait_started.elapsed();
         if !fetched {
@@ -325,77 +293,16 @@ impl Rows {
         Ok(Some(batch))
     }
 
-    /// Rows handed on so far (for paired sessions: the events read).
+    /// Rows handed on so far.
     pub fn read(&self) -> u64 {
         self.read
     }
-
-    /// These rows' events, paired: the sessions in start order, handed on in batches of `batch_rows`, and
-    /// the events that could not be paired (`take_unpaired`). Reads the whole result.
-    pub fn paired(mut self, tz: chrono_tz::Tz, batch_rows: usize) -> anyhow::Result<Rows> {
-        let mut pairing = crate::events::Pairing::new(tz);
-        let mut unpaired = Vec::new();
-        let (system, sql_file) = (self.system.clone(), self.sql_file.clone());
-        while let Some(batch) = self.next_batch()? {
-            for i in 0..batch.len() {
-                let no = batch.row_no(i);
-                match crate::events::Event::read(no, &batch.event(i)) {
-                    Ok(e) => pairing.push(e).map_err(|o| {
-                        Failure::Config(format!(
-                            "system {system:?}: row {} of {sql_file}: the events must come in the order they happened (ORDER BY the sequence column, else the time; see sql/sources/README.md)",
-                            o.row
-                        ))
-                    })?,
-                    Err(u) => unpaired.push(*u),
-                }
-            }
-        }
-        let (sessions, mut not_paired) = pairing.finish();
-        unpaired.append(&mut not_paired);
-        let rows = sessions.into_iter().map(|s| PairedRow {
-            row: s.row,
-            values: [
-                Some(s.agent),
-                s.code,
-                Some(utc_text(s.start)),
-                s.end.map(utc_text),
-            ],
-        });
-        self.fetcher = None;
-        self.paired = Some(Paired {
-            rows: rows.collect(),
-            next: 0,
-            batch_rows: batch_rows.max(1),
-            unpaired,
-        });
-        Ok(self)
-    }
-
-    /// The events that could not be paired (once).
-    pub fn take_unpaired(&mut self) -> Vec<crate::events::Unpaired> {
-        self.paired
-            .as_mut()
-            .map(|p| std::mem::take(&mut p.unpaired))
-            .unwrap_or_default()
-    }
 }
 
-/// Sessions paired from events, handed on batch by batch.
-struct Paired {
-    rows: Vec<PairedRow>,
-    next: usize,
-    batch_rows: usize,
-    unpaired: Vec<crate::events::Unpaired>,
-}
-
-fn utc_text(t: chrono::NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string()
-}
-
+/// A fetch that failed, named: `at` is the system, the SQL file and the rows read before.
 fn fetch_error(
-    system: &str,
-    sql_file: &str,
-    read: u64,
+    (system, sql_file, read): (&str, &str, u64),
+    shape: Shape,
     text_bytes: usize,
     e: odbc_api::Error,
 ) -> anyhow::Error {
@@ -405,14 +312,19 @@ fn fetch_error(
                 indicator,
                 buffer_index,
             } => {
-                let field = Field::ALL
-                    .get(buffer_index)
-                    .map_or("change_key", |f| f.name());
-                let size = if buffer_index < 2 {
-                    text_bytes
-                } else {
-                    TIME_TEXT_BYTES
+                let (field, time) = match shape {
+                    Shape::Sessions => (
+                        Field::ALL
+                            .get(buffer_index)
+                            .map_or("change_key", |f| f.name()),
+                        buffer_index >= 2,
+                    ),
+                    Shape::Events => (
+                        EVENT_COLUMNS.get(buffer_index).copied().unwrap_or("?"),
+                        matches!(buffer_index, 1 | 5),
+                    ),
                 };
+                let size = if time { TIME_TEXT_BYTES } else { text_bytes };
                 anyhow!(
                     "system {system:?}: a value of column {field} near row {} of {sql_file} is longer than its buffer ({size} bytes, driver says {indicator:?}); raise max_text_bytes for this system",
                     read + 1,

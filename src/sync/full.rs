@@ -11,7 +11,8 @@ use super::names::UNKNOWN;
 use super::queue::Queue;
 use super::repeated::RepeatedHourRow;
 use super::run::Merged;
-use super::stream::{Stored, StoredStream};
+pub(super) use super::stream::Stored;
+use super::stream::StoredStream;
 use super::ties::{self, Carried};
 use crate::error::Failure;
 use crate::sessions::Field;
@@ -56,16 +57,19 @@ impl<'p> FullMerge<'p> {
     }
 
     pub fn run(mut self, queue: &Queue, rows: &mut Rows) -> anyhow::Result<Merged> {
-        for u in rows.take_unpaired() {
-            self.core.reject_unpaired(u);
-        }
         while let Some(batch) = rows.next_batch()? {
             self.batch(queue, &batch)?;
         }
-        self.core.counts.read = rows.read();
         let carried = std::mem::take(&mut self.carried);
         let last: Vec<_> = carried.iter().map(|c| (c.view(), c.names)).collect();
         self.stream_rows(&last)?;
+        self.finish(queue, rows.read())
+    }
+
+    /// After the last row: the stored sessions no row matched are settled, the held rows merged, what
+    /// remains written.
+    pub fn finish(mut self, queue: &Queue, read: u64) -> anyhow::Result<Merged> {
+        self.core.counts.read = read;
         self.merge_before_window(queue)?;
         self.finish_stream(queue)?;
         self.core.finish_repeated_hour(queue)?;
@@ -274,6 +278,52 @@ impl<'p> FullMerge<'p> {
             _ => self.core.insert(session),
         }
         Ok(())
+    }
+
+    /// The core, for the events merge.
+    pub fn core(&mut self) -> &mut Core<'p> {
+        &mut self.core
+    }
+
+    /// Events: a session opens at `start` (sessions open in start order): the stored session of its key,
+    /// taken now from the stream (`None`: the session starts before the last one opened).
+    pub fn open_slot(&mut self, agent: usize, start: i64) -> anyhow::Result<Option<Stored>> {
+        match self.current_start {
+            Some(cur) if start < cur => return Ok(None),
+            Some(cur) if start == cur => {}
+            _ => self.advance_to(start)?,
+        }
+        let key = SessionKey {
+            start,
+            agent: self.core.names.agents.id(agent),
+        };
+        Ok(Some(self.stream.take(key)))
+    }
+
+    /// Events: a session that lasted no time gives back the stored session it took.
+    pub fn put_back(&mut self, agent: usize, start: i64) {
+        let agent = self.core.names.agents.id(agent);
+        self.stream.put_back(SessionKey { start, agent });
+    }
+
+    /// Events: a session of the window, closed (or open at the end), with the stored session its open took.
+    pub fn settle(&mut self, v: &ValidRow<'_>, agent: usize, code: u32, found: Stored) {
+        let session = self.core.session_of(agent, code, &v.s);
+        match found {
+            Stored::Taken(slot) => {
+                self.core.compare(slot, &session);
+            }
+            _ if v.s.started_at < self.core.plan.window.utc.start => {
+                self.before_window.push(session)
+            }
+            _ => self.core.insert(session),
+        }
+    }
+
+    /// Events: after a batch, the sessions begun before the window are looked up and the writes queued.
+    pub fn after_batch(&mut self, queue: &Queue) -> anyhow::Result<()> {
+        self.merge_before_window(queue)?;
+        self.core.flush(queue, false)
     }
 
     fn out_of_order(&self, v: &ValidRow<'_>, current: i64) -> Failure {

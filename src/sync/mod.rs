@@ -13,6 +13,7 @@
 //! - `queue.rs`: the writer thread and its typed queue (what may jump ahead of queued writes is a type).
 
 mod changes;
+mod events;
 mod full;
 mod merge;
 mod names;
@@ -169,9 +170,6 @@ fn run_plan(store: &mut Store, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
         },
     };
     let mut rows = source::open(system.source_spec()?, what)?;
-    if system.shape == source::Shape::Events {
-        rows = rows.paired(system.time_zone, system.batch_rows)?;
-    }
     let reader = store.window_reader();
     store.transaction(|ops| {
         let (mut merged, written) = merge(ops, &reader, plan, &mut rows)?;
@@ -201,10 +199,21 @@ fn merge(
             let codes = ops
                 .load_names(NameKind::ActivityCode, plan.system_id)
                 .context("loading activity codes")?;
-            let core = merge::Core::new(plan, NameBook::loaded(agents, codes));
+            let mut core = merge::Core::new(plan, NameBook::loaded(agents, codes));
             let pages = reader.read(plan.system_id, plan.window.utc, plan.system.batch_rows);
-            let full = full::FullMerge::new(core, stream::StoredStream::new(pages));
-            queue::with_queue(ops, plan.system_id, |q| full.run(q, rows))
+            match plan.system.shape {
+                source::Shape::Sessions => {
+                    let full = full::FullMerge::new(core, stream::StoredStream::new(pages));
+                    queue::with_queue(ops, plan.system_id, |q| full.run(q, rows))
+                }
+                // Sessions paired from events have UTC times: none is held for a repeated hour.
+                source::Shape::Events => {
+                    core.held.clear();
+                    let full = full::FullMerge::new(core, stream::StoredStream::new(pages));
+                    let events = events::EventsMerge::new(full, plan.system.time_zone);
+                    queue::with_queue(ops, plan.system_id, |q| events.run(q, rows))
+                }
+            }
         }
         // An incremental run loads only the names its rows name.
         Mode::Changes => {

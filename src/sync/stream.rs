@@ -54,6 +54,14 @@ impl StoredStream {
         }
     }
 
+    /// Gives back the stored session of `key` taken earlier (a session paired from events that lasted no
+    /// time): a later row may take it, or it is settled as no row's.
+    pub fn put_back(&mut self, key: SessionKey) {
+        if let Ok(i) = self.pending.binary_search_by(|(k, _)| k.cmp(&key)) {
+            self.pending[i].1.seen = false;
+        }
+    }
+
     /// Whether the stream must be read further before rows starting at `start` can be matched.
     pub fn behind(&self, start: i64) -> bool {
         !self.done && self.read_up_to.is_none_or(|u| u <= start)

@@ -144,7 +144,7 @@ fn cisco_uccx_agent_state_detail_paired_from_its_event_types() {
     let system = system(
         &source,
         "cisco_uccx_agentstatedetail.postgresql.sql",
-        "UTC",
+        "Europe/Paris",
         QueryKind::Events,
     );
     let store = TestStore::new(StoreKind::Sqlite);

@@ -1,0 +1,214 @@
+//! The events merge (`shape = "events"`): the source's events are paired as they are read
+//! (`crate::events::Pairing`). Sessions open in start order, so each takes its stored session from the full
+//! merge's stream when it opens, and is compared, inserted or looked up (begun before the window) when it
+//! closes; stored sessions no session took are settled by the stream as for sessions. Memory holds a batch
+//! of events and the agents' open sessions, never the day.
+
+use chrono::NaiveDateTime;
+use rustc_hash::FxHashMap;
+
+use super::full::{FullMerge, Stored};
+use super::merge::{ValidRow, OPEN};
+use super::queue::Queue;
+use super::run::Merged;
+use crate::error::Failure;
+use crate::events::{Event, Pairing, Transition};
+use crate::sessions::{self, RawRow, SourceSession, SourceTime};
+use crate::source::{Batch, Rows};
+use crate::store::models::micros;
+use crate::window::Place;
+
+/// A session open at this point of the events, with the stored session of its key.
+struct Opened {
+    start: NaiveDateTime,
+    code: Option<String>,
+    row: u64,
+    agent: usize,
+    code_index: u32,
+    found: Stored,
+}
+
+pub(super) struct EventsMerge<'p> {
+    full: FullMerge<'p>,
+    pairing: Pairing,
+    open: FxHashMap<String, Opened>,
+}
+
+impl<'p> EventsMerge<'p> {
+    pub fn new(full: FullMerge<'p>, tz: chrono_tz::Tz) -> EventsMerge<'p> {
+        EventsMerge {
+            full,
+            pairing: Pairing::new(tz),
+            open: FxHashMap::default(),
+        }
+    }
+
+    pub fn run(mut self, queue: &Queue, rows: &mut Rows) -> anyhow::Result<Merged> {
+        while let Some(batch) = rows.next_batch()? {
+            self.batch(queue, &batch)?;
+        }
+        let last = self.pairing.end();
+        self.transitions(queue, last)?;
+        self.full.finish(queue, rows.read())
+    }
+
+    fn batch(&mut self, queue: &Queue, batch: &Batch<'_>) -> anyhow::Result<()> {
+        for i in 0..batch.len() {
+            match Event::read(batch.row_no(i), &batch.event(i)) {
+                Ok(e) => self
+                    .pairing
+                    .push(e)
+                    .map_err(|o| self.out_of_order(o.row, "the events must come in the order they happened (ORDER BY the sequence column, else the time)"))?,
+                Err(u) => self.full.core().reject_unpaired(*u),
+            }
+        }
+        let ts: Vec<Transition> = self.pairing.drain().collect();
+        self.transitions(queue, ts)?;
+        self.full.after_batch(queue)
+    }
+
+    /// Registers the agent IDs and codes the sessions opened here name, then plays the transitions.
+    fn transitions(&mut self, queue: &Queue, ts: Vec<Transition>) -> anyhow::Result<()> {
+        let opened: Vec<SourceSession<'_>> = ts
+            .iter()
+            .filter_map(|t| match t {
+                Transition::Open {
+                    agent, start, code, ..
+                } => Some(SourceSession {
+                    agent_id: agent,
+                    activity_code: code.as_deref(),
+                    started_at: *start,
+                    ended_at: None,
+                    start: SourceTime::Utc(*start),
+                    end: None,
+                    in_repeated_hour: false,
+                    start_repeats: false,
+                }),
+                _ => None,
+            })
+            .collect();
+        if !opened.is_empty() {
+            let core = self.full.core();
+            let (agents, codes) = core.names.register(queue, opened.iter(), false)?;
+            core.counts.new_agent_ids += agents;
+            core.counts.new_activity_codes += codes;
+        }
+        drop(opened);
+        for t in ts {
+            self.play(t)?;
+        }
+        Ok(())
+    }
+
+    fn play(&mut self, t: Transition) -> anyhow::Result<()> {
+        match t {
+            Transition::Open {
+                agent,
+                start,
+                code,
+                row,
+            } => {
+                let core = self.full.core();
+                let agent_index = core.names.agents.index_of(&agent) as usize;
+                let code_index = core.names.code_index(code.as_deref());
+                let Some(found) = self.full.open_slot(agent_index, micros(start))? else {
+                    return Err(self
+                        .out_of_order(
+                            row,
+                            "its session starts before one opened earlier (times out of order)",
+                        )
+                        .into());
+                };
+                let opened = Opened {
+                    start,
+                    code,
+                    row,
+                    agent: agent_index,
+                    code_index,
+                    found,
+                };
+                self.open.insert(agent, opened);
+            }
+            Transition::Close { agent, end } => {
+                let o = self.open.remove(&agent).expect("a close follows its open");
+                self.close(&agent, o, end);
+            }
+            Transition::Unpaired(u) => {
+                // Reported by the sync whose window holds it (other windows read it for their lookback).
+                let window = self.full.core().plan.window.utc;
+                if u.at.is_none_or(|t| window.start <= t && t < window.end) {
+                    self.full.core().reject_unpaired(u);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A session closed at `end` (`None`: open at the end of what is read): merged if it is the window's.
+    fn close(&mut self, agent: &str, o: Opened, end: Option<NaiveDateTime>) {
+        let taken = matches!(o.found, Stored::Taken(_));
+        if end == Some(o.start) {
+            // It lasted no time: not a session; the stored session of its key is another's to take.
+            if taken {
+                self.full.put_back(o.agent, micros(o.start));
+            }
+            return;
+        }
+        // Open at the end of a read that ends in the past: its end is after what this sync reads. A later
+        // day's sync, which reads it, wrote the end stored: keep it.
+        let read_end = self.full.core().plan.window.read_utc.end;
+        if let (None, Stored::Taken(slot)) = (end, &o.found) {
+            if slot.end != OPEN && read_end < chrono::Utc::now().naive_utc() {
+                self.full.core().counts.unchanged += 1;
+                return;
+            }
+        }
+        let utc = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
+        let (start_text, end_text) = (utc(o.start), end.map(utc));
+        let raw = RawRow {
+            agent_id: Some(agent.as_bytes()),
+            activity_code: o.code.as_deref().map(str::as_bytes),
+            started_at: Some(start_text.as_bytes()),
+            ended_at: end_text.as_deref().map(str::as_bytes),
+            change_key: None,
+        };
+        let checked =
+            sessions::checked_times(o.start, end).map(|(started_at, ended_at)| SourceSession {
+                agent_id: agent,
+                activity_code: o.code.as_deref(),
+                started_at,
+                ended_at,
+                start: SourceTime::Utc(started_at),
+                end: ended_at.map(SourceTime::Utc),
+                in_repeated_hour: false,
+                start_repeats: false,
+            });
+        let window = self.full.core().plan.window;
+        match checked {
+            Ok(s) if matches!(window.place(&s), Place::Own) => {
+                let v = ValidRow { no: o.row, raw, s };
+                self.full.settle(&v, o.agent, o.code_index, o.found);
+            }
+            // Paired from the events read around the window: its own day's sync writes it.
+            Ok(_) => {}
+            // Ends before it starts: times out of the order of the sequence. Reported by the sync of its day.
+            Err(why) => {
+                if window.utc.start <= o.start && o.start < window.utc.end {
+                    self.full.core().reject(o.row, &raw, why);
+                }
+                if taken {
+                    self.full.put_back(o.agent, micros(o.start));
+                }
+            }
+        }
+    }
+
+    fn out_of_order(&mut self, row: u64, what: &str) -> Failure {
+        let system = self.full.core().plan.system;
+        Failure::Config(format!(
+            "system {:?}: row {row} of {}: {what}; see sql/sources/README.md",
+            system.name,
+            system.query.path().display()
+        ))
+    }
+}
