@@ -155,8 +155,8 @@ struct Agent {
 }
 
 /// How far back a local time of the repeated hour must go, in the order of the events, to be read in the
-/// second pass: more than threads of the ACD writing one instant in the wrong order, less than a repeat.
-const FOLD_BACK: chrono::Duration = chrono::Duration::minutes(15);
+/// second pass: more than threads of the ACD writing nearly one instant in the wrong order.
+const FOLD_BACK: chrono::Duration = chrono::Duration::seconds(5);
 
 struct Open {
     start: NaiveDateTime,

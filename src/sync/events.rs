@@ -112,12 +112,9 @@ impl<'p> EventsMerge<'p> {
                 let agent_index = core.names.agents.index_of(&agent) as usize;
                 let code_index = core.names.code_index(code.as_deref());
                 let Some(found) = self.full.open_slot(agent_index, micros(start))? else {
-                    return Err(self
-                        .out_of_order(
-                            row,
-                            "its session starts before one opened earlier (times out of order)",
-                        )
-                        .into());
+                    // Its time goes back in the sequence's order: not a session (reported in its window).
+                    self.skip(&agent, start, code.as_deref(), row);
+                    return Ok(());
                 };
                 let opened = Opened {
                     start,
@@ -130,8 +127,10 @@ impl<'p> EventsMerge<'p> {
                 self.open.insert(agent, opened);
             }
             Transition::Close { agent, end } => {
-                let o = self.open.remove(&agent).expect("a close follows its open");
-                self.close(&agent, o, end);
+                // (None: its open went back in time and was rejected.)
+                if let Some(o) = self.open.remove(&agent) {
+                    self.close(&agent, o, end);
+                }
             }
             Transition::Unpaired(u) => {
                 // Reported by the sync whose window holds it (other windows read it for their lookback).
@@ -200,6 +199,28 @@ impl<'p> EventsMerge<'p> {
                     self.full.put_back(o.agent, micros(o.start));
                 }
             }
+        }
+    }
+
+    /// A session whose start goes back before one opened earlier: rejected by the sync whose window holds
+    /// it; its close is then nothing.
+    fn skip(&mut self, agent: &str, start: NaiveDateTime, code: Option<&str>, row: u64) {
+        let core = self.full.core();
+        let window = core.plan.window.utc;
+        if window.start <= start && start < window.end {
+            let text = start.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
+            let raw = RawRow {
+                agent_id: Some(agent.as_bytes()),
+                activity_code: code.map(str::as_bytes),
+                started_at: Some(text.as_bytes()),
+                ended_at: None,
+                change_key: None,
+            };
+            let why = sessions::Rejection::new(
+                sessions::Field::Event,
+                "its time goes back before a session opened earlier, in the order of the sequence (check the sequence column, or the hour the clocks go back)",
+            );
+            core.reject(row, &raw, why);
         }
     }
 
