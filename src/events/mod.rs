@@ -327,7 +327,10 @@ impl Pairing {
 
     fn apply(&mut self, e: Event) {
         let t = self.instant(e.at);
-        let agent = self.agents.entry(e.agent.clone()).or_default();
+        if !self.agents.contains_key(&e.agent) {
+            self.agents.insert(e.agent.clone(), Agent::default());
+        }
+        let agent = self.agents.get_mut(&e.agent).expect("inserted above");
         let scope = e.scope.clone().unwrap_or_default();
         let out = &mut self.out;
         let open = |a: &mut Agent, out: &mut Vec<Transition>| {

@@ -162,15 +162,6 @@ impl<'p> EventsMerge<'p> {
                 return;
             }
         }
-        let utc = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
-        let (start_text, end_text) = (utc(o.start), end.map(utc));
-        let raw = RawRow {
-            agent_id: Some(agent.as_bytes()),
-            activity_code: o.code.as_deref().map(str::as_bytes),
-            started_at: Some(start_text.as_bytes()),
-            ended_at: end_text.as_deref().map(str::as_bytes),
-            change_key: None,
-        };
         let checked =
             sessions::checked_times(o.start, end).map(|(started_at, ended_at)| SourceSession {
                 agent_id: agent,
@@ -185,6 +176,8 @@ impl<'p> EventsMerge<'p> {
         let window = self.full.core().plan.window;
         match checked {
             Ok(s) if matches!(window.place(&s), Place::Own) => {
+                // (The values as read matter only to a rejection: none are written here.)
+                let raw = RawRow::default();
                 let v = ValidRow { no: o.row, raw, s };
                 self.full.settle(&v, o.agent, o.code_index, o.found);
             }
@@ -193,6 +186,15 @@ impl<'p> EventsMerge<'p> {
             // Ends before it starts: times out of the order of the sequence. Reported by the sync of its day.
             Err(why) => {
                 if window.utc.start <= o.start && o.start < window.utc.end {
+                    let utc = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
+                    let (start_text, end_text) = (utc(o.start), end.map(utc));
+                    let raw = RawRow {
+                        agent_id: Some(agent.as_bytes()),
+                        activity_code: o.code.as_deref().map(str::as_bytes),
+                        started_at: Some(start_text.as_bytes()),
+                        ended_at: end_text.as_deref().map(str::as_bytes),
+                        change_key: None,
+                    };
                     self.full.core().reject(o.row, &raw, why);
                 }
                 if taken {
