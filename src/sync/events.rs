@@ -186,7 +186,8 @@ impl<'p> EventsMerge<'p> {
             // Ends before it starts: times out of the order of the sequence. Reported by the sync of its day.
             Err(why) => {
                 if window.utc.start <= o.start && o.start < window.utc.end {
-                    let utc = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
+                    let utc =
+                        |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
                     let (start_text, end_text) = (utc(o.start), end.map(utc));
                     let raw = RawRow {
                         agent_id: Some(agent.as_bytes()),
