@@ -526,3 +526,61 @@ fn wazo_queue_log_with_a_timestamptz_time_through_psqlodbc() {
     );
     assert_eq!(r.counts.rejected, 0);
 }
+
+#[test]
+fn freeswitch_statuses_written_by_a_listener_through_the_sqlite_driver() {
+    // Given the table a site's ESL listener writes from mod_callcenter's agent-status-change events
+    let source = Source::new(SourceKind::Sqlite);
+    source.execute("CREATE TABLE cc_agent_status_log (id INTEGER PRIMARY KEY, agent TEXT NOT NULL, status TEXT NOT NULL, event_epoch_us BIGINT NOT NULL)");
+    let rows = [
+        ("Available", 1768464000000000_i64),
+        ("On Break", 1768471200000000 + 250_000),
+        ("Available", 1768472100000000),
+        ("Logged Out", 1768478400000000),
+        ("Available (On Demand)", 1768482000000000),
+        ("Logged Out", 1768496400000000),
+    ];
+    for (i, (status, us)) in rows.iter().enumerate() {
+        source.execute(&format!(
+            "INSERT INTO cc_agent_status_log VALUES ({}, '1000@default', '{status}', {us})",
+            i + 1
+        ));
+    }
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/sources/freeswitch_callcenter_events.sql");
+    let query = SourceQuery::load(&path, QueryKind::Events).unwrap();
+    let system = ExternalSystemConfig::new(
+        "fs",
+        PARIS,
+        query,
+        &source.connection_string,
+        WindowParameters::Literal,
+    )
+    .unwrap();
+    let store = TestStore::new(StoreKind::Sqlite);
+
+    // When the day is synced
+    let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+    // Then the agent is logged in from its first status, on break a quarter of an hour, logged out at noon,
+    // back in at 13:00 (the status after a logout logs in), out at 17:00 (UTC)
+    assert_eq!(r.counts.rejected, 0, "{:?}", store.rejected_reasons());
+    let f = |t: chrono::NaiveDateTime| t.format("%H:%M:%S%.3f").to_string();
+    let got: Vec<_> = store
+        .view()
+        .into_iter()
+        .map(|v| (v.code, f(v.started_at), v.ended_at.map(f)))
+        .collect();
+    let s = |c: Option<&str>, a: &str, b: &str| {
+        (c.map(str::to_owned), a.to_owned(), Some(b.to_owned()))
+    };
+    assert_eq!(
+        got,
+        [
+            s(None, "08:00:00.000", "10:00:00.250"),
+            s(Some("On Break"), "10:00:00.250", "10:15:00.000"),
+            s(None, "10:15:00.000", "12:00:00.000"),
+            s(None, "13:00:00.000", "17:00:00.000"),
+        ]
+    );
+}
