@@ -179,7 +179,8 @@ pub enum Transition {
         agent: String,
         end: Option<NaiveDateTime>,
     },
-    Unpaired(Unpaired),
+    /// (Boxed: rare, and large beside the others.)
+    Unpaired(Box<Unpaired>),
 }
 
 /// Pairs events given in the order they happened (`push`) into transitions (`drain`, then `end`), or into
@@ -293,7 +294,7 @@ impl Pairing {
                         });
                     }
                 }
-                Transition::Unpaired(u) => unpaired.push(u),
+                Transition::Unpaired(u) => unpaired.push(*u),
             }
         }
         sessions.sort_unstable_by(|a, b| (a.start, &a.agent).cmp(&(b.start, &b.agent)));
@@ -408,12 +409,12 @@ impl Pairing {
         };
         if let Some(reason) = problem {
             let (row, values, at) = (e.row, e.texts(), Some(t));
-            self.out.push(Transition::Unpaired(Unpaired {
+            self.out.push(Transition::Unpaired(Box::new(Unpaired {
                 row,
                 values,
                 at,
                 reason,
-            }));
+            })));
         }
     }
 }

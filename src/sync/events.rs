@@ -136,7 +136,7 @@ impl<'p> EventsMerge<'p> {
                 // Reported by the sync whose window holds it (other windows read it for their lookback).
                 let window = self.full.core().plan.window.utc;
                 if u.at.is_none_or(|t| window.start <= t && t < window.end) {
-                    self.full.core().reject_unpaired(u);
+                    self.full.core().reject_unpaired(*u);
                 }
             }
         }
