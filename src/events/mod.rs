@@ -313,7 +313,13 @@ impl Pairing {
 
     /// The instant of an event's time: a local time that happens twice is its first occurrence unless
     /// that is before the latest event's instant; a time the clocks skipped, with the offset before.
+    ///
+    /// Instants are kept to the microsecond (as the stores keep them), and never go back by less than
+    /// `FOLD_BACK` in the order of the events: an event a little before the previous one (threads of the ACD,
+    /// another agent's event in the same millisecond) is taken at the previous one's instant, so sessions
+    /// open in start order. An event further back keeps its time (its session is then rejected).
     fn instant(&mut self, at: SourceTime) -> NaiveDateTime {
+        use chrono::SubsecRound;
         let t = match at {
             SourceTime::Utc(u) => u,
             SourceTime::Local(l) => match time::both_readings(self.tz, l) {
@@ -321,6 +327,11 @@ impl Pairing {
                 Some((first, _)) => first,
                 None => time::local_to_utc(self.tz, l, Fold::First),
             },
+        }
+        .trunc_subsecs(6);
+        let t = match self.last {
+            Some(p) if t < p && t >= p - FOLD_BACK => p,
+            _ => t,
         };
         self.last = Some(self.last.map_or(t, |p| p.max(t)));
         t

@@ -406,3 +406,53 @@ fn an_agent_logged_in_before_the_read_is_in_the_queues_its_states_name() {
         ])
     );
 }
+
+#[test]
+fn times_finer_than_a_microsecond_and_a_little_out_of_order_make_sessions_in_start_order() {
+    // Nanoseconds (SQL Server datetime2(7)) are cut to the microsecond, as the stores keep them: states a
+    // few hundred nanoseconds apart last no time. An event a second before the previous one (another
+    // agent's, logged later) is taken at the previous one's instant.
+    let utc = |s: &str| {
+        SourceTime::Utc(NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap())
+    };
+    let mut p = Pairing::new(chrono_tz::UTC);
+    let events = [
+        ("7", "2026-01-15 09:00:00.000000000", Login, None),
+        ("7", "2026-01-15 09:00:00.000000100", State, Some("X")),
+        ("7", "2026-01-15 09:00:00.000000900", State, Some("Y")),
+        ("8", "2026-01-15 09:00:05", Login, None),
+        ("9", "2026-01-15 09:00:04", Login, None),
+    ];
+    for (i, (agent, at, kind, code)) in events.into_iter().enumerate() {
+        p.push(Event {
+            row: i as u64 + 1,
+            agent: agent.into(),
+            at: utc(at),
+            kind,
+            code: code.map(str::to_owned),
+            scope: None,
+            sequence: Some(i as i64),
+        })
+        .unwrap();
+    }
+    let (s, u) = p.finish();
+    assert!(u.is_empty());
+    let got: Vec<_> = s
+        .iter()
+        .map(|s| {
+            (
+                s.agent.as_str(),
+                s.code.as_deref(),
+                s.start.format("%H:%M:%S%.f").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("7", Some("Y"), "09:00:00".to_string()),
+            ("8", None, "09:00:05".to_string()),
+            ("9", None, "09:00:05".to_string()),
+        ]
+    );
+}

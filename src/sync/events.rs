@@ -181,8 +181,13 @@ impl<'p> EventsMerge<'p> {
                 let v = ValidRow { no: o.row, raw, s };
                 self.full.settle(&v, o.agent, o.code_index, o.found);
             }
-            // Paired from the events read around the window: its own day's sync writes it.
-            Ok(_) => {}
+            // Paired from the events read around the window: its own day's sync writes it; a stored session
+            // it took is settled as no session's (reported as stale if stored open).
+            Ok(_) => {
+                if let Stored::Taken(slot) = o.found {
+                    self.full.release(o.agent, micros(o.start), slot);
+                }
+            }
             // Ends before it starts: times out of the order of the sequence. Reported by the sync of its day.
             Err(why) => {
                 if window.utc.start <= o.start && o.start < window.utc.end {
@@ -198,9 +203,7 @@ impl<'p> EventsMerge<'p> {
                     };
                     self.full.core().reject(o.row, &raw, why);
                 }
-                if taken {
-                    self.full.put_back(o.agent, micros(o.start));
-                }
+                // (A rejected row never deletes: the stored session it took stays as it is.)
             }
         }
     }
@@ -209,6 +212,8 @@ impl<'p> EventsMerge<'p> {
     /// it; its close is then nothing.
     fn skip(&mut self, agent: &str, start: NaiveDateTime, code: Option<&str>, row: u64) {
         let core = self.full.core();
+        // A rejected row never deletes: the stored session of its key is kept.
+        core.protect(Some(agent), Some(start));
         let window = core.plan.window.utc;
         if window.start <= start && start < window.end {
             let text = start.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();

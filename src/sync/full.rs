@@ -300,6 +300,15 @@ impl<'p> FullMerge<'p> {
         Ok(Some(self.stream.take(key)))
     }
 
+    /// Events: the stored session a context session took, settled as no session's (it is another day's).
+    pub fn release(&mut self, agent: usize, start: i64, slot: Slot) {
+        let key = SessionKey {
+            start,
+            agent: self.core.names.agents.id(agent),
+        };
+        self.unmatched(key, slot);
+    }
+
     /// Events: a session that lasted no time gives back the stored session it took.
     pub fn put_back(&mut self, agent: usize, start: i64) {
         let agent = self.core.names.agents.id(agent);
@@ -308,6 +317,10 @@ impl<'p> FullMerge<'p> {
 
     /// Events: a session of the window, closed (or open at the end), with the stored session its open took.
     pub fn settle(&mut self, v: &ValidRow<'_>, agent: usize, code: u32, found: Stored) {
+        if matches!(found, Stored::AlreadyTaken) {
+            self.core.reject(v.no, &v.raw, duplicate(&v.s));
+            return;
+        }
         let session = self.core.session_of(agent, code, &v.s);
         match found {
             Stored::Taken(slot) => {
