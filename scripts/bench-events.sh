@@ -2,8 +2,10 @@
 # The events benchmark (BENCHMARKS.md, "Events shape"): an Asterisk-like day of agent events in PostgreSQL
 # (by default 50,000 agents x 60 events = 3 million: a login, states every 8 minutes alternating BREAK and
 # ready, a logout), read through psqlODBC with sql/sources/generic_events.sql and paired into sessions in a
-# PostgreSQL WFM store. Prints wall time and peak RSS of: the floor (psql \copy of the same query to
-# /dev/null), the first sync, and an unchanged re-run.
+# PostgreSQL WFM store. Prints wall time and peak RSS of the floors (psql \copy of the events query to
+# /dev/null; the raw ODBC fetch of the same query, as acdsync fetches it, by the scale bench's fetch-floor;
+# \copy of the sessions written into an empty table with the store's unique key), the first sync, and an
+# unchanged re-run, with the ratios the issue sets: first sync / (fetch + \copy in), re-run / fetch.
 #   bash scripts/bench-events.sh                  # 50,000 agents x 60 events
 #   bash scripts/bench-events.sh 5000 60          # agents, events per agent
 set -euo pipefail
@@ -19,6 +21,9 @@ bash scripts/services.sh >/dev/null
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 cargo build --release --locked -q
 bin="$repo_root/target/release/acdsync"
+bench_exe=$(cargo bench --no-run --locked --bench scale --message-format=json 2>/dev/null |
+  grep '"kind":\["bench"\]' | grep '"name":"scale"' |
+  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
 
 pg='postgres://postgres@127.0.0.1:5432'
 src=acdsync_bench_events_src
@@ -46,6 +51,7 @@ CREATE INDEX ON acd_agent_events (event_time);
 ANALYZE acd_agent_events;
 SQL
 
+odbc="Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Uid=postgres;Database=$src;UseDeclareFetch=1;Fetch=10000;"
 cat >"$work/acdsync.toml" <<TOML
 [wfm]
 database_url = "$pg/$wfm"
@@ -55,7 +61,7 @@ name = "bench-events"
 time_zone = "Europe/Paris"
 shape = "events"
 sql_file = "$repo_root/sql/sources/generic_events.sql"
-connection_string = "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Uid=postgres;Database=$src;UseDeclareFetch=1;Fetch=10000;"
+connection_string = "$odbc"
 TOML
 "$bin" --config "$work/acdsync.toml" migrate >/dev/null
 
@@ -68,6 +74,7 @@ measure() { # label, command...
   }
   read -r secs kb <"$work/time"
   printf '| %s | %s | %s |\n' "$label" "$secs" "$((kb / 1024))"
+  echo "$secs" >"$work/last"
 }
 
 query="SELECT agent_id, event_time, event, activity_code, scope, id FROM acd_agent_events
@@ -76,8 +83,22 @@ echo
 echo "| measurement ($agents agents x $per_agent events, $(nproc) cores) | seconds | peak RSS MB |"
 echo "|---|---:|---:|"
 measure "floor: psql \\copy of the events query to /dev/null" psql -q "$pg/$src" -c "\\copy ($query) TO '/dev/null'"
+measure "floor: raw ODBC fetch of the events query (psqlODBC, 10k rows a batch)" \
+  "$bench_exe" fetch-floor --connection-string "$odbc" --sql-file sql/sources/generic_events.sql --date "$day"
+fetch=$(cat "$work/last")
 measure "first sync (events paired, sessions inserted)" "$bin" --config "$work/acdsync.toml" sync --date "$day"
+first=$(cat "$work/last")
 measure "re-run, nothing changed" "$bin" --config "$work/acdsync.toml" sync --date "$day"
+rerun=$(cat "$work/last")
+psql -q "$pg/$wfm" -c "\\copy (SELECT external_system_id, external_agent_id, external_activity_code_id, started_at, ended_at FROM agent_sessions) TO '$work/sessions.csv' CSV"
+psql -q "$pg/$wfm" -c "CREATE TABLE copy_floor (external_system_id bigint, external_agent_id bigint, external_activity_code_id bigint, started_at timestamp, ended_at timestamp, UNIQUE (external_system_id, started_at, external_agent_id))"
+measure "floor: \\copy of those sessions into an empty table, unique (system, start, agent)" \
+  psql -q "$pg/$wfm" -c "\\copy copy_floor FROM '$work/sessions.csv' CSV"
+copy_in=$(cat "$work/last")
+echo
+awk -v f="$fetch" -v c="$copy_in" -v s="$first" -v r="$rerun" 'BEGIN {
+  printf "first sync %.2f s = %.2f x (raw fetch + copy in); target: <= 1.3 x raw fetch + copy in = %.2f s (%s)\n", s, s / (f + c), 1.3 * f + c, (s <= 1.3 * f + c ? "PASS" : "FAIL")
+  printf "re-run %.2f s = %.2f x raw fetch\n", r, r / f }'
 sessions=$(psql -qtA "$pg/$wfm" -c "SELECT count(*) FROM agent_sessions")
 runs=$(psql -qtA "$pg/$wfm" -c "SELECT rows_read || ' read, ' || sessions_inserted || ' inserted, ' || sessions_unchanged || ' unchanged, ' || rows_rejected || ' rejected' FROM import_runs ORDER BY id")
 echo

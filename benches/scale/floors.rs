@@ -53,13 +53,16 @@ pub fn fetch_floor(args: &FetchArgs) -> anyhow::Result<()> {
     let env = odbc_api::environment()?;
     let conn =
         env.connect_with_connection_string(&args.connection_string, ConnectionOptions::default())?;
-    let cursor = conn
+    let mut cursor = conn
         .execute(&sql, &params[..], None)?
         .ok_or_else(|| anyhow!("the query returned no result set"))?;
-    let buffer = TextRowSet::from_max_str_lens(
-        BATCH_ROWS,
-        [TEXT_BYTES, TEXT_BYTES, TIME_TEXT_BYTES, TIME_TEXT_BYTES],
-    )?;
+    // The sessions query's 4 columns as acdsync binds them; another query's (the events shape's 6) as text.
+    let columns = usize::try_from(odbc_api::ResultSetMetadata::num_result_cols(&mut cursor)?)?;
+    let lens: Vec<usize> = match columns {
+        4 => vec![TEXT_BYTES, TEXT_BYTES, TIME_TEXT_BYTES, TIME_TEXT_BYTES],
+        n => vec![TEXT_BYTES; n],
+    };
+    let buffer = TextRowSet::from_max_str_lens(BATCH_ROWS, lens)?;
     let mut block = cursor.bind_buffer(buffer)?;
     let mut rows: u64 = 0;
     while let Some(batch) = block.fetch_with_truncation_check(true)? {
