@@ -267,6 +267,13 @@ impl<'p> FullMerge<'p> {
                 .push(RepeatedHourRow::new(v.no, &v.raw, &v.s));
             return Ok(());
         }
+        self.write_found(v, agent, code, found);
+        Ok(())
+    }
+
+    /// A row merged with what the stream held for its key: compared with its stored session, or looked up
+    /// by key (it begins before the window), or inserted.
+    fn write_found(&mut self, v: &ValidRow<'_>, agent: usize, code: u32, found: Stored) {
         let session = self.core.session_of(agent, code, &v.s);
         match found {
             Stored::Taken(slot) => {
@@ -277,7 +284,12 @@ impl<'p> FullMerge<'p> {
             }
             _ => self.core.insert(session),
         }
-        Ok(())
+    }
+
+    /// The key of agent index `agent`'s session starting at `start` (microseconds).
+    fn key(&self, agent: usize, start: i64) -> SessionKey {
+        let agent = self.core.names.agents.id(agent);
+        SessionKey { start, agent }
     }
 
     /// The core, for the events merge.
@@ -293,26 +305,20 @@ impl<'p> FullMerge<'p> {
             Some(cur) if start == cur => {}
             _ => self.advance_to(start)?,
         }
-        let key = SessionKey {
-            start,
-            agent: self.core.names.agents.id(agent),
-        };
+        let key = self.key(agent, start);
         Ok(Some(self.stream.take(key)))
     }
 
     /// Events: the stored session a context session took, settled as no session's (it is another day's).
     pub fn release(&mut self, agent: usize, start: i64, slot: Slot) {
-        let key = SessionKey {
-            start,
-            agent: self.core.names.agents.id(agent),
-        };
+        let key = self.key(agent, start);
         self.unmatched(key, slot);
     }
 
     /// Events: a session that lasted no time gives back the stored session it took.
     pub fn put_back(&mut self, agent: usize, start: i64) {
-        let agent = self.core.names.agents.id(agent);
-        self.stream.put_back(SessionKey { start, agent });
+        let key = self.key(agent, start);
+        self.stream.put_back(key);
     }
 
     /// Events: a session of the window, closed (or open at the end), with the stored session its open took.
@@ -321,16 +327,7 @@ impl<'p> FullMerge<'p> {
             self.core.reject(v.no, &v.raw, duplicate(&v.s));
             return;
         }
-        let session = self.core.session_of(agent, code, &v.s);
-        match found {
-            Stored::Taken(slot) => {
-                self.core.compare(slot, &session);
-            }
-            _ if v.s.started_at < self.core.plan.window.utc.start => {
-                self.before_window.push(session)
-            }
-            _ => self.core.insert(session),
-        }
+        self.write_found(v, agent, code, found);
     }
 
     /// Events: after a batch, the sessions begun before the window are looked up and the writes queued.

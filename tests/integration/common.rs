@@ -524,3 +524,77 @@ pub fn seed_today(source: &Source, zone: &str) {
          VALUES ('seed', date_trunc('minute', now() AT TIME ZONE '{zone}'), NULL)"
     ));
 }
+
+/// A stored session as text: agent, code, start and end (UTC), as a test writes what it expects.
+pub type SessionText = (String, Option<String>, String, Option<String>);
+
+/// The `external_activity` view as text, times formatted with `format` (e.g. `%Y-%m-%d %H:%M`).
+pub fn sessions_as(store: &TestStore, format: &str) -> Vec<SessionText> {
+    let f = |t: NaiveDateTime| t.format(format).to_string();
+    store
+        .view()
+        .into_iter()
+        .map(|v| (v.agent, v.code, f(v.started_at), v.ended_at.map(f)))
+        .collect()
+}
+
+/// Expected sessions, written as (agent, code, start, end).
+pub fn sessions_text(rows: &[(&str, Option<&str>, &str, Option<&str>)]) -> Vec<SessionText> {
+    rows.iter()
+        .map(|(a, c, s, e)| {
+            (
+                a.to_string(),
+                c.map(str::to_owned),
+                s.to_string(),
+                e.map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// Deterministic pseudo-random numbers (no dependency, the same data on every run).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// A number in 0..n.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Zones whose clocks change at 01:00 UTC, at 02:00 local, at midnight, at 23:00 and by 30 minutes.
+pub const DST_ZONES: [&str; 7] = [
+    "Europe/Paris",
+    "America/New_York",
+    "Atlantic/Azores",
+    "America/Havana",
+    "Asia/Beirut",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+];
+
+/// The first instant of 2026 (UTC) at which the offset of `tz` goes down (`back`) or up.
+pub fn clock_change(tz: chrono_tz::Tz, back: bool) -> NaiveDateTime {
+    use chrono::{Offset, TimeZone};
+    let offset = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix().local_minus_utc();
+    let mut t = NaiveDate::from_ymd_opt(2026, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    loop {
+        let next = t + chrono::Duration::minutes(15);
+        if offset(next) != offset(t) && (offset(next) < offset(t)) == back {
+            return next;
+        }
+        t = next;
+    }
+}
+
+/// What a run wrote: (inserted, updated, deleted).
+pub fn written(r: &RunReport) -> (u64, u64, u64) {
+    (r.counts.inserted, r.counts.updated, r.counts.deleted)
+}

@@ -11,32 +11,10 @@
 //! (`ACDSYNC_DST_ZONE=Asia/Beirut` runs one zone, `ACDSYNC_DST_SEED=N` starts at another seed.)
 
 use acdsync::sync::Days;
-use chrono::{Duration, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use chrono::{Duration, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 
 use crate::common::*;
-
-const ZONES: [&str; 7] = [
-    "Europe/Paris",
-    "America/New_York",
-    "Atlantic/Azores",
-    "America/Havana",
-    "Asia/Beirut",
-    "Australia/Lord_Howe",
-    "America/Santiago",
-];
-
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
 
 /// A state as it happened (UTC) and as the source writes it (wall time).
 #[derive(Clone, Debug)]
@@ -45,22 +23,6 @@ struct State {
     code: Option<&'static str>,
     start: NaiveDateTime,
     end: Option<NaiveDateTime>,
-}
-
-/// The instants of 2026 at which the offset of `tz` goes down (`back`) or up.
-fn change(tz: Tz, back: bool) -> NaiveDateTime {
-    let offset = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix().local_minus_utc();
-    let mut t = NaiveDate::from_ymd_opt(2026, 1, 1)
-        .unwrap()
-        .and_hms_opt(0, 0, 0)
-        .unwrap();
-    loop {
-        let next = t + Duration::minutes(15);
-        if (offset(next) < offset(t)) == back && offset(next) != offset(t) {
-            return next;
-        }
-        t = next;
-    }
 }
 
 /// One to three agents, each a chain of one to eight states (with gaps now and then, the last one open or
@@ -185,7 +147,7 @@ fn sync_days(
 /// One case: a zone, the autumn or spring change, a seed for the chains.
 fn one_case(source: &Source, zone: &str, back: bool, seed: u64) {
     let tz: Tz = zone.parse().unwrap();
-    let at = change(tz, back);
+    let at = clock_change(tz, back);
     let mut rng = Lcg(seed);
     let (rows, ties) = chains(&mut rng, tz, at);
     let what = format!(
@@ -319,7 +281,7 @@ fn every_order_of_syncs_ends_in_the_same_store_around_every_kind_of_change() {
         "ALTER TABLE acd_agent_states ADD COLUMN change_id bigint NOT NULL DEFAULT nextval('acd_change_seq')",
     );
     let only = std::env::var("ACDSYNC_DST_ZONE").ok();
-    for zone in ZONES
+    for zone in DST_ZONES
         .iter()
         .filter(|z| only.as_deref().is_none_or(|o| o == **z))
     {

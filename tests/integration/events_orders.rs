@@ -10,51 +10,13 @@ use std::path::Path;
 use acdsync::config::{ExternalSystemConfig, WindowParameters};
 use acdsync::source::query::{QueryKind, SourceQuery};
 use acdsync::sync::Days;
-use chrono::{Duration, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use chrono::{Duration, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 
 use crate::common::*;
 
-const ZONES: [&str; 7] = [
-    "Europe/Paris",
-    "America/New_York",
-    "Atlantic/Azores",
-    "America/Havana",
-    "Asia/Beirut",
-    "Australia/Lord_Howe",
-    "America/Santiago",
-];
-
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
-
 /// An event as it happened: agent, instant (UTC), kind, code.
 type Happened = (String, NaiveDateTime, &'static str, Option<&'static str>);
-
-/// The first change of 2026 in `tz` where the offset goes down (`back`) or up.
-fn change(tz: Tz, back: bool) -> NaiveDateTime {
-    let offset = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix().local_minus_utc();
-    let mut t = NaiveDate::from_ymd_opt(2026, 1, 1)
-        .unwrap()
-        .and_hms_opt(0, 0, 0)
-        .unwrap();
-    loop {
-        let next = t + Duration::minutes(15);
-        if offset(next) != offset(t) && (offset(next) < offset(t)) == back {
-            return next;
-        }
-        t = next;
-    }
-}
 
 /// One to three agents, each logged in once around `at`, with one to eight states (a code or ready), then a
 /// logout, or still logged in now and then.
@@ -139,7 +101,7 @@ fn truth(
 
 fn one_case(source: &Source, zone: &str, back: bool, seed: u64) {
     let tz: Tz = zone.parse().unwrap();
-    let at = change(tz, back);
+    let at = clock_change(tz, back);
     let mut rng = Lcg(seed);
     let events = shifts(&mut rng, at);
     let what = format!("{zone}, seed {seed}, back {back}: {events:#?}");
@@ -242,7 +204,7 @@ fn events_synced_in_every_order_end_in_the_same_store_around_every_kind_of_chang
         .unwrap_or(2);
     let source = Source::new(SourceKind::Sqlite);
     source.execute("CREATE TABLE acd_agent_events (id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, event_time TIMESTAMP NOT NULL, event TEXT NOT NULL, activity_code TEXT, scope TEXT)");
-    for zone in ZONES {
+    for zone in DST_ZONES {
         for seed in 1..=cases {
             one_case(&source, zone, seed % 2 == 1, seed);
         }

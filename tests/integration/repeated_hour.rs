@@ -10,33 +10,7 @@ use crate::on_both_stores;
 
 const BEIRUT: &str = "Asia/Beirut";
 const PARIS: &str = "Europe/Paris";
-
-/// The view as (agent, code, start, end) in UTC.
-fn sessions(store: &TestStore) -> Vec<(String, Option<String>, String, Option<String>)> {
-    store
-        .view()
-        .into_iter()
-        .map(|v| {
-            let f = |t: chrono::NaiveDateTime| t.format("%Y-%m-%d %H:%M").to_string();
-            (v.agent, v.code, f(v.started_at), v.ended_at.map(f))
-        })
-        .collect()
-}
-
-fn expect(
-    rows: &[(&str, Option<&str>, &str, Option<&str>)],
-) -> Vec<(String, Option<String>, String, Option<String>)> {
-    rows.iter()
-        .map(|(a, c, s, e)| {
-            (
-                a.to_string(),
-                c.map(str::to_owned),
-                s.to_string(),
-                e.map(str::to_owned),
-            )
-        })
-        .collect()
-}
+const MINUTES: &str = "%Y-%m-%d %H:%M";
 
 fn days(first: &str, last: &str) -> Days {
     let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
@@ -78,7 +52,7 @@ fn insert(source: &Source, rows: &[(&str, Option<&str>, &str, Option<&str>)]) {
 
 /// The view without the seed row of `changes_source`.
 fn sessions_but_seed(store: &TestStore) -> Vec<(String, Option<String>, String, Option<String>)> {
-    sessions(store)
+    sessions_as(store, MINUTES)
         .into_iter()
         .filter(|s| s.0 != "seed")
         .collect()
@@ -97,7 +71,7 @@ const BEIRUT_ROWS: [(&str, Option<&str>, &str, Option<&str>); 2] = [
 fn beirut_expected() -> Vec<(String, Option<String>, String, Option<String>)> {
     // 23:00-24:00 on the 24th happens twice (UTC+3, then UTC+2): the break in the first pass, the login
     // that stays open in the second.
-    expect(&[
+    sessions_text(&[
         (
             "a",
             Some("BREAK"),
@@ -126,29 +100,34 @@ on_both_stores!(
             let r = store.sync(&system, day(d)).unwrap();
             // Then every sync leaves the same two sessions, and none is rejected
             assert_eq!(r.counts.rejected, 0, "{d}");
-            assert_eq!(sessions(&store), beirut_expected(), "after syncing {d}");
+            assert_eq!(
+                sessions_as(&store, MINUTES),
+                beirut_expected(),
+                "after syncing {d}"
+            );
         }
         let backward = TestStore::new(kind);
         backward.sync(&system, day("2026-10-25")).unwrap();
         // (the 25th owns only the login, read as the 24th reads it)
-        assert_eq!(sessions(&backward), beirut_expected()[1..]);
+        assert_eq!(sessions_as(&backward, MINUTES), beirut_expected()[1..]);
         backward.sync(&system, day("2026-10-24")).unwrap();
-        assert_eq!(sessions(&backward), beirut_expected(), "backward");
+        assert_eq!(
+            sessions_as(&backward, MINUTES),
+            beirut_expected(),
+            "backward"
+        );
         let range = TestStore::new(kind);
         range
             .sync(&system, days("2026-10-24", "2026-10-25"))
             .unwrap();
-        assert_eq!(sessions(&range), beirut_expected(), "as a range");
+        assert_eq!(
+            sessions_as(&range, MINUTES),
+            beirut_expected(),
+            "as a range"
+        );
         // And the next day's sync writes nothing
         let again = store.sync(&system, day("2026-10-25")).unwrap();
-        assert_eq!(
-            (
-                again.counts.inserted,
-                again.counts.updated,
-                again.counts.deleted
-            ),
-            (0, 0, 0)
-        );
+        assert_eq!(written(&again), (0, 0, 0));
     }
 );
 
@@ -181,8 +160,8 @@ on_both_stores!(
         // Then both are imported, read without overlap, and the second run writes nothing
         assert_eq!((first.counts.inserted, first.counts.rejected), (2, 0));
         assert_eq!(
-            sessions(&store),
-            expect(&[
+            sessions_as(&store, MINUTES),
+            sessions_text(&[
                 (
                     "7",
                     Some("PAUSE"),
@@ -217,7 +196,7 @@ on_both_stores!(
             Some("2026-10-25 02:50:00"),
         )]);
         let system = source.system("paris", PARIS, WindowParameters::Literal);
-        let expected = expect(&[
+        let expected = sessions_text(&[
             ("3", None, "2026-10-24 23:30", Some("2026-10-25 00:50")),
             ("3", None, "2026-10-25 01:20", None),
         ]);
@@ -236,17 +215,17 @@ on_both_stores!(
         ]);
         store.sync(&system, day("2026-10-25")).unwrap();
         // Then the login is read in the second pass (01:20 UTC), after the first session
-        assert_eq!(sessions(&store), expected);
+        assert_eq!(sessions_as(&store, MINUTES), expected);
 
         // And syncing the next day first, then the day, gives the same store
         let backward = TestStore::new(kind);
         backward.sync(&system, day("2026-10-26")).unwrap();
         assert_eq!(
-            sessions(&backward),
-            expect(&[("3", None, "2026-10-25 01:20", None)])
+            sessions_as(&backward, MINUTES),
+            sessions_text(&[("3", None, "2026-10-25 01:20", None)])
         );
         backward.sync(&system, day("2026-10-25")).unwrap();
-        assert_eq!(sessions(&backward), expected);
+        assert_eq!(sessions_as(&backward, MINUTES), expected);
     }
 );
 
@@ -295,7 +274,7 @@ on_both_stores!(
         assert_eq!(sessions_but_seed(&store), sessions_but_seed(&full));
         assert_eq!(
             sessions_but_seed(&store),
-            expect(&[
+            sessions_text(&[
                 ("3", None, "2026-10-24 23:30", Some("2026-10-25 00:50")),
                 ("3", None, "2026-10-25 01:20", None),
             ])
@@ -371,10 +350,13 @@ on_both_stores!(
             stores.push(store);
         }
         // And the store is the same in both orders: the longer row (the login) is kept
-        assert_eq!(sessions(&stores[0]), sessions(&stores[1]));
         assert_eq!(
-            sessions(&stores[0]),
-            expect(&[
+            sessions_as(&stores[0], MINUTES),
+            sessions_as(&stores[1], MINUTES)
+        );
+        assert_eq!(
+            sessions_as(&stores[0], MINUTES),
+            sessions_text(&[
                 ("1001", None, "2026-01-15 08:00", Some("2026-01-15 16:00")),
                 ("1002", None, "2026-01-15 08:00", Some("2026-01-15 11:00")),
             ])
@@ -462,7 +444,7 @@ on_both_stores!(
             for d in order {
                 store.sync(&system, day(d)).unwrap();
             }
-            sessions(&store)
+            sessions_as(&store, MINUTES)
         };
 
         // When the days are synced forward and backward
@@ -488,7 +470,7 @@ on_both_stores!(
                 .filter(|s| s.0 == "3")
                 .cloned()
                 .collect::<Vec<_>>(),
-            expect(&[
+            sessions_text(&[
                 ("3", None, "2026-10-24 23:30", Some("2026-10-25 03:00")),
                 ("3", Some("READY"), "2026-10-25 00:20", None),
             ])

@@ -9,30 +9,6 @@ use acdsync::source::query::{QueryKind, SourceQuery};
 
 use crate::common::*;
 
-type Sessions = Vec<(String, Option<String>, String, Option<String>)>;
-
-fn sessions(store: &TestStore) -> Sessions {
-    let f = |t: chrono::NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string();
-    store
-        .view()
-        .into_iter()
-        .map(|v| (v.agent, v.code, f(v.started_at), v.ended_at.map(f)))
-        .collect()
-}
-
-fn want(rows: &[(&str, Option<&str>, &str, Option<&str>)]) -> Sessions {
-    rows.iter()
-        .map(|(a, c, s, e)| {
-            (
-                a.to_string(),
-                c.map(str::to_owned),
-                s.to_string(),
-                e.map(str::to_owned),
-            )
-        })
-        .collect()
-}
-
 fn system(source: &Source, file: &str, zone: &str, kind: QueryKind) -> ExternalSystemConfig {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("sql/sources")
@@ -85,8 +61,8 @@ fn genesys_info_mart_voice_states_with_epoch_times_and_an_active_fact() {
     // Then the voice states are the sessions, READY and BUSY with no code, the active one open
     assert_eq!(r.counts.rejected, 0);
     assert_eq!(
-        sessions(&store),
-        want(&[
+        sessions_as(&store, "%Y-%m-%d %H:%M:%S%.3f"),
+        sessions_text(&[
             (
                 "jdoe",
                 None,
@@ -156,8 +132,8 @@ fn cisco_uccx_agent_state_detail_paired_from_its_event_types() {
     // no code, Work as WORK, lunch as reason 5, until the logout
     assert_eq!(r.counts.rejected, 0);
     assert_eq!(
-        sessions(&store),
-        want(&[
+        sessions_as(&store, "%Y-%m-%d %H:%M:%S%.3f"),
+        sessions_text(&[
             (
                 "jsmith",
                 Some("32760"),
@@ -228,8 +204,8 @@ fn avaya_cms_haglog_one_session_per_login_across_splits() {
     // Then each login is one session, whatever the number of splits, the night shift from the evening before
     assert_eq!((r.counts.inserted, r.counts.rejected), (3, 0));
     assert_eq!(
-        sessions(&store),
-        want(&[
+        sessions_as(&store, "%Y-%m-%d %H:%M:%S%.3f"),
+        sessions_text(&[
             (
                 "4711",
                 None,
