@@ -5,7 +5,9 @@
 # PostgreSQL WFM store. Prints wall time and peak RSS of the floors (psql \copy of the events query to
 # /dev/null; the raw ODBC fetch of the same query, as acdsync fetches it, by the scale bench's fetch-floor;
 # \copy of the sessions written into an empty table with the store's unique key), the first sync, and an
-# unchanged re-run, with the ratios the issue sets: first sync / (fetch + \copy in), re-run / fetch.
+# unchanged re-run, with the ratios the issue sets: first sync / (fetch + \copy in), re-run / fetch; then the
+# same day logged as it happens and synced in incremental mode: a changes run at the end of the day against
+# one at its start.
 #   bash scripts/bench-events.sh                  # 50,000 agents x 60 events
 #   bash scripts/bench-events.sh 5000 60          # agents, events per agent
 set -euo pipefail
@@ -63,7 +65,7 @@ shape = "events"
 sql_file = "$repo_root/sql/sources/generic_events.sql"
 connection_string = "$odbc"
 TOML
-"$bin" --config "$work/acdsync.toml" migrate >/dev/null
+"$bin" --config "$work/acdsync.toml" migrate >/dev/null 2>&1
 
 measure() { # label, command...
   local label=$1
@@ -103,4 +105,45 @@ sessions=$(psql -qtA "$pg/$wfm" -c "SELECT count(*) FROM agent_sessions")
 runs=$(psql -qtA "$pg/$wfm" -c "SELECT rows_read || ' read, ' || sessions_inserted || ' inserted, ' || sessions_unchanged || ' unchanged, ' || rows_rejected || ' rejected' FROM import_runs ORDER BY id")
 echo
 echo "sessions stored: $sessions"
+echo "runs: $(echo "$runs" | tr '\n' ';')"
+
+# Incremental mode (docs/incremental.md, "Event sources"): the day logged as it happens. The events move to
+# all_events; acd_agent_events receives them in id order. A full sync when 10 % of the day is logged sets the
+# watermark and the agents' states; then a changes run reads the next 1 % of the day (the start of the day),
+# the events up to 90 % are read by one changes run (not measured), and a changes run reads the next 1 % (the
+# end of the day). Target: end <= 2 x start.
+total=$((agents * per_agent))
+chunk=$((total / 100))
+psql -q "$pg/$src" >/dev/null <<SQL
+ALTER TABLE acd_agent_events RENAME TO all_events;
+CREATE TABLE acd_agent_events (LIKE all_events INCLUDING ALL);
+SQL
+log_up_to() { psql -q "$pg/$src" -c "INSERT INTO acd_agent_events SELECT * FROM all_events WHERE id > (SELECT COALESCE(max(id), 0) FROM acd_agent_events) AND id <= $1" -c "ANALYZE acd_agent_events" >/dev/null; }
+psql -q "$pg/postgres" -c "DROP DATABASE $wfm" -c "CREATE DATABASE $wfm" >/dev/null
+cat >>"$work/acdsync.toml" <<TOML
+
+[system.incremental]
+sql_file = "$repo_root/sql/sources/generic_events_changes.sql"
+watermark = "integer"
+full_sync_every = "24h"
+TOML
+"$bin" --config "$work/acdsync.toml" migrate >/dev/null 2>&1
+echo
+echo "| incremental mode ($agents agents, $total events in the day, $chunk events a run) | seconds | peak RSS MB |"
+echo "|---|---:|---:|"
+log_up_to $((total / 10))
+measure "full sync of the day, 10 % logged (sets the watermark and the agents' states)" "$bin" --config "$work/acdsync.toml" sync --date "$day"
+log_up_to $((total / 10 + chunk))
+measure "changes run at the start of the day (events 10-11 %)" "$bin" --config "$work/acdsync.toml" sync
+start=$(cat "$work/last")
+log_up_to $((total * 9 / 10))
+measure "changes run catching up (events 11-90 %)" "$bin" --config "$work/acdsync.toml" sync
+log_up_to $((total * 9 / 10 + chunk))
+measure "changes run at the end of the day (events 90-91 %)" "$bin" --config "$work/acdsync.toml" sync
+end=$(cat "$work/last")
+measure "for comparison: a full sync of the day at 91 % (what each run would cost without incremental mode)" "$bin" --config "$work/acdsync.toml" sync --date "$day"
+echo
+awk -v s="$start" -v e="$end" 'BEGIN {
+  printf "changes run at the end of the day %.2f s = %.2f x the one at its start (%.2f s); target <= 2 x (%s)\n", e, e / s, s, (e <= 2 * s ? "PASS" : "FAIL") }'
+runs=$(psql -qtA "$pg/$wfm" -c "SELECT mode || ': ' || rows_read || ' read, ' || sessions_inserted || ' inserted, ' || sessions_updated || ' updated, ' || rows_rejected || ' rejected' FROM import_runs ORDER BY id")
 echo "runs: $(echo "$runs" | tr '\n' ';')"

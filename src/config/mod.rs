@@ -284,7 +284,8 @@ mod tests {
     }
 
     #[test]
-    fn an_events_system_reads_its_query_as_an_events_query_and_has_no_incremental_mode_yet() {
+    fn an_events_system_reads_its_query_as_an_events_query_and_its_changes_by_an_integer_sequence()
+    {
         let dir = tempfile::tempdir().unwrap();
         let events = "SELECT a, t, e, c, s, n FROM ev WHERE t >= {lookback_start} AND t < {window_end} ORDER BY n";
         write(dir.path(), "ev.sql", events);
@@ -298,11 +299,14 @@ mod tests {
         assert_eq!(c.systems[0].shape, crate::source::Shape::Events);
         let with_changes =
             format!("{head}[system.incremental]\nsql_file = \"ch.sql\"\nwatermark = \"integer\"\n");
-        let err = Config::load(&write(dir.path(), "c.toml", &with_changes))
+        let c = Config::load(&write(dir.path(), "c.toml", &with_changes)).unwrap();
+        assert!(c.systems[0].incremental.is_some());
+        let by_time = with_changes.replace("\"integer\"", "\"timestamp\"");
+        let err = Config::load(&write(dir.path(), "c.toml", &by_time))
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("shape = \"events\" has no incremental mode yet"),
+            err.contains("incremental.watermark: an events system reads its changes by its sequence column: set watermark = \"integer\""),
             "{err}"
         );
         // The same file as a sessions query lacks {window_start}.

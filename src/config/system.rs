@@ -254,9 +254,13 @@ pub(super) fn check_system(
                 .map_err(|e| Failure::Config(at(&e.to_string())))?
         }
     };
-    if s.shape == Shape::Events && s.incremental.is_some() {
+    if s.shape == Shape::Events
+        && s.incremental
+            .as_ref()
+            .is_some_and(|i| i.watermark != WatermarkKind::Integer)
+    {
         return Err(Failure::Config(at(
-            "shape = \"events\" has no incremental mode yet: remove [system.incremental] (each sync reads its window's events)",
+            "incremental.watermark: an events system reads its changes by its sequence column: set watermark = \"integer\" (see docs/incremental.md)",
         )));
     }
     let incremental = match s.incremental {

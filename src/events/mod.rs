@@ -152,6 +152,10 @@ struct Agent {
     logged_out: bool,
     /// Logged in by a state, not a login read here: the scopes of its states are the scopes it is in.
     implicit: bool,
+    /// The instant of its latest event.
+    last: Option<NaiveDateTime>,
+    /// An event changed it (since `Pairing::resumed`).
+    touched: bool,
 }
 
 /// How far back a local time of the repeated hour must go, in the order of the events, to be read in the
@@ -343,6 +347,8 @@ impl Pairing {
             self.agents.insert(e.agent.clone(), Agent::default());
         }
         let agent = self.agents.get_mut(&e.agent).expect("inserted above");
+        agent.last = Some(agent.last.map_or(t, |l| l.max(t)));
+        agent.touched = true;
         let scope = e.scope.clone().unwrap_or_default();
         let out = &mut self.out;
         let open = |a: &mut Agent, out: &mut Vec<Transition>| {
@@ -435,6 +441,9 @@ fn in_scope(scope: &Option<String>) -> String {
         .as_ref()
         .map_or_else(String::new, |s| format!(" (scope {s:?})"))
 }
+
+mod state;
+pub use state::AgentState;
 
 #[cfg(test)]
 mod tests;

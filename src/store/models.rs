@@ -7,7 +7,8 @@ use diesel::serialize::{Output, ToSql};
 use diesel::sql_types::Text;
 
 use super::schema::{
-    agent_sessions, external_activity_codes, external_agent_ids, import_runs, rejected_rows,
+    agent_sessions, event_agent_states, external_activity_codes, external_agent_ids, import_runs,
+    rejected_rows,
 };
 
 /// A session to insert. `treat_none_as_default_value = false`: NULL means NULL (SQLite batch insert, COPY).
@@ -270,4 +271,19 @@ pub struct NewRejectedRow {
     pub activity_code: Option<String>,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
+}
+
+/// An agent's state at the watermark (incremental mode for event sources; see `events::AgentState`).
+#[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable)]
+#[diesel(table_name = event_agent_states, treat_none_as_default_value = false)]
+pub struct EventStateRow {
+    pub external_system_id: i64,
+    pub agent_id: String,
+    /// A JSON array of strings.
+    pub scopes: String,
+    pub open_started_at: Option<NaiveDateTime>,
+    pub open_activity_code: Option<String>,
+    pub logged_out: bool,
+    pub implicit_login: bool,
+    pub last_event_at: NaiveDateTime,
 }

@@ -109,6 +109,16 @@ pub trait WfmOps {
     fn update_sessions(&mut self, rows: &[SessionChange]) -> QueryResult<usize>;
     fn delete_sessions(&mut self, ids: &[i64]) -> QueryResult<usize>;
     fn insert_rejected(&mut self, rows: &[NewRejectedRow]) -> QueryResult<usize>;
+    /// The agents' states at the watermark (incremental mode for event sources), in agent order.
+    fn load_event_states(&mut self, system_id: i64) -> QueryResult<Vec<EventStateRow>>;
+    /// Stores agents' states: those of `rows` replace the stored ones of the same agents, or, with
+    /// `replace_all`, all of the system's.
+    fn save_event_states(
+        &mut self,
+        system_id: i64,
+        rows: &[EventStateRow],
+        replace_all: bool,
+    ) -> QueryResult<usize>;
     /// How many agent IDs of the system have no employee.
     fn count_unmapped(&mut self, system_id: i64) -> QueryResult<i64>;
 }

@@ -135,7 +135,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Incremental mode for event sources: each agent's state at the watermark (migration 2026-11-30-000001).
+    event_agent_states (external_system_id, agent_id) {
+        external_system_id -> BigInt,
+        agent_id -> Text,
+        scopes -> Text,
+        open_started_at -> Nullable<Timestamp>,
+        open_activity_code -> Nullable<Text>,
+        logged_out -> Bool,
+        implicit_login -> Bool,
+        last_event_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(changed_days -> external_systems (external_system_id));
+diesel::joinable!(event_agent_states -> external_systems (external_system_id));
 diesel::joinable!(external_activity_codes -> external_systems (external_system_id));
 diesel::joinable!(external_activity_codes -> activities (activity_id));
 diesel::joinable!(external_agent_ids -> external_systems (external_system_id));
@@ -149,6 +164,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     activities,
     changed_days,
     employees,
+    event_agent_states,
     external_systems,
     external_activity_codes,
     external_agent_ids,

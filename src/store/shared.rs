@@ -261,6 +261,38 @@ macro_rules! shared_ops {
             Ok(n)
         }
 
+        fn load_event_states(&mut self, system_id: i64) -> QueryResult<Vec<EventStateRow>> {
+            use $crate::store::schema::event_agent_states::dsl as e;
+            e::event_agent_states
+                .filter(e::external_system_id.eq(system_id))
+                .order(e::agent_id)
+                .load(self)
+        }
+
+        fn save_event_states(
+            &mut self,
+            system_id: i64,
+            rows: &[EventStateRow],
+            replace_all: bool,
+        ) -> QueryResult<usize> {
+            use $crate::store::schema::event_agent_states::dsl as e;
+            let system = e::event_agent_states.filter(e::external_system_id.eq(system_id));
+            if replace_all {
+                diesel::delete(system).execute(self)?;
+            }
+            let mut n = 0;
+            for chunk in rows.chunks(CHUNK) {
+                if !replace_all {
+                    let agents: Vec<&str> = chunk.iter().map(|r| r.agent_id.as_str()).collect();
+                    diesel::delete(system.filter(e::agent_id.eq_any(agents))).execute(self)?;
+                }
+                n += diesel::insert_into(e::event_agent_states)
+                    .values(chunk)
+                    .execute(self)?;
+            }
+            Ok(n)
+        }
+
         fn count_unmapped(&mut self, system_id: i64) -> QueryResult<i64> {
             use external_agent_ids::dsl as a;
             a::external_agent_ids

@@ -8,12 +8,13 @@ use chrono::NaiveDateTime;
 use rustc_hash::FxHashMap;
 
 use super::full::{FullMerge, Stored};
-use super::merge::{ValidRow, OPEN};
+use super::merge::{Core, ValidRow, OPEN};
 use super::queue::Queue;
-use super::run::Merged;
+use super::run::{EventStates, Merged};
 use crate::error::Failure;
 use crate::events::{Event, Pairing, Transition};
 use crate::sessions::{self, RawRow, SourceSession, SourceTime};
+use crate::source::query::Watermark;
 use crate::source::{Batch, Rows};
 use crate::store::models::micros;
 use crate::window::Place;
@@ -47,18 +48,29 @@ impl<'p> EventsMerge<'p> {
         while let Some(batch) = rows.next_batch()? {
             self.batch(queue, &batch)?;
         }
+        // An incremental system keeps where the agents stand (stored if this sync read up to the watermark).
+        let incremental = self.full.core().plan.system.incremental.is_some();
+        let states = incremental.then(|| self.pairing.states(false));
         let last = self.pairing.end();
         self.transitions(queue, last)?;
-        self.full.finish(queue, rows.read())
+        let mut merged = self.full.finish(queue, rows.read())?;
+        merged.event_states = states.map(|states| EventStates { states, all: true });
+        Ok(merged)
     }
 
     fn batch(&mut self, queue: &Queue, batch: &Batch<'_>) -> anyhow::Result<()> {
+        let incremental = self.full.core().plan.system.incremental.is_some();
         for i in 0..batch.len() {
             match Event::read(batch.row_no(i), &batch.event(i)) {
-                Ok(e) => self
+                Ok(e) => {
+                    if let (Some(seq), true) = (e.sequence, incremental) {
+                        self.full.core().note_key(Watermark::Integer(seq));
+                    }
+                    self
                     .pairing
                     .push(e)
-                    .map_err(|o| self.out_of_order(o.row, "the events must come in the order they happened (ORDER BY the sequence column, else the time)"))?,
+                    .map_err(|o| self.out_of_order(o.row, "the events must come in the order they happened (ORDER BY the sequence column, else the time)"))?
+                }
                 Err(u) => self.full.core().reject_unpaired(*u),
             }
         }
@@ -136,7 +148,7 @@ impl<'p> EventsMerge<'p> {
                 // Reported by the sync whose window holds it (other windows read it for their lookback).
                 let window = self.full.core().plan.window.utc;
                 if u.at.is_none_or(|t| window.start <= t && t < window.end) {
-                    self.full.core().reject_unpaired(*u);
+                    self.full.core().reject_pairing(*u);
                 }
             }
         }
@@ -191,17 +203,8 @@ impl<'p> EventsMerge<'p> {
             // Ends before it starts: times out of the order of the sequence. Reported by the sync of its day.
             Err(why) => {
                 if window.utc.start <= o.start && o.start < window.utc.end {
-                    let utc =
-                        |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
-                    let (start_text, end_text) = (utc(o.start), end.map(utc));
-                    let raw = RawRow {
-                        agent_id: Some(agent.as_bytes()),
-                        activity_code: o.code.as_deref().map(str::as_bytes),
-                        started_at: Some(start_text.as_bytes()),
-                        ended_at: end_text.as_deref().map(str::as_bytes),
-                        change_key: None,
-                    };
-                    self.full.core().reject(o.row, &raw, why);
+                    let core = self.full.core();
+                    reject_paired(core, o.row, agent, o.code.as_deref(), (o.start, end), why);
                 }
                 // (A rejected row never deletes: the stored session it took stays as it is.)
             }
@@ -216,19 +219,7 @@ impl<'p> EventsMerge<'p> {
         core.protect(Some(agent), Some(start));
         let window = core.plan.window.utc;
         if window.start <= start && start < window.end {
-            let text = start.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
-            let raw = RawRow {
-                agent_id: Some(agent.as_bytes()),
-                activity_code: code.map(str::as_bytes),
-                started_at: Some(text.as_bytes()),
-                ended_at: None,
-                change_key: None,
-            };
-            let why = sessions::Rejection::new(
-                sessions::Field::Event,
-                "its time goes back before a session opened earlier, in the order of the sequence (check the sequence column, or the hour the clocks go back)",
-            );
-            core.reject(row, &raw, why);
+            reject_paired(core, row, agent, code, (start, None), went_back());
         }
     }
 
@@ -240,4 +231,36 @@ impl<'p> EventsMerge<'p> {
             system.query.path().display()
         ))
     }
+}
+
+/// Rejects a session paired from events, its values as text (times in UTC) in `rejected_rows`.
+pub(super) fn reject_paired(
+    core: &mut Core<'_>,
+    row: u64,
+    agent: &str,
+    code: Option<&str>,
+    (start, end): (NaiveDateTime, Option<NaiveDateTime>),
+    why: sessions::Rejection,
+) {
+    let utc = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
+    let (start_text, end_text) = (utc(start), end.map(utc));
+    let raw = RawRow {
+        agent_id: Some(agent.as_bytes()),
+        activity_code: code.map(str::as_bytes),
+        started_at: Some(start_text.as_bytes()),
+        ended_at: end_text.as_deref().map(str::as_bytes),
+        change_key: None,
+    };
+    // A rejected row never deletes: the stored session of its key is kept.
+    core.protect(Some(agent), Some(start));
+    core.unpaired += 1;
+    core.reject(row, &raw, why);
+}
+
+/// A session that opens before one opened earlier in the order of the events.
+pub(super) fn went_back() -> sessions::Rejection {
+    sessions::Rejection::new(
+        sessions::Field::Event,
+        "its time goes back before a session opened earlier, in the order of the sequence (check the sequence column, or the hour the clocks go back)",
+    )
 }

@@ -98,6 +98,8 @@ pub(super) struct Core<'p> {
     /// with them (the tie is settled there).
     pub deferred: FxHashSet<(Box<str>, SourceTime)>,
     pub counts: Counts,
+    /// Rows rejected though they could be read: events that could not be paired (`every_row_rejected`).
+    pub unpaired: u64,
 }
 
 impl<'p> Core<'p> {
@@ -122,6 +124,7 @@ impl<'p> Core<'p> {
             reread_days: Default::default(),
             deferred: FxHashSet::default(),
             counts: Counts::default(),
+            unpaired: 0,
         }
     }
 
@@ -135,6 +138,8 @@ impl<'p> Core<'p> {
             max_change_key: self.max_change_key,
             changed_days: self.changed_days.into_iter().collect(),
             reread_days: self.reread_days.into_iter().collect(),
+            event_states: None,
+            unpaired: self.unpaired,
         }
     }
 
@@ -221,6 +226,12 @@ impl<'p> Core<'p> {
         self.reject(u.row, &raw, why);
     }
 
+    /// An event read but not paired (a logout with no login, a second login): rejected.
+    pub fn reject_pairing(&mut self, u: crate::events::Unpaired) {
+        self.unpaired += 1;
+        self.reject_unpaired(u);
+    }
+
     /// The change key of a row (incremental systems), kept for the watermark.
     fn change_key(&mut self, raw: &RawRow<'_>) -> Result<(), Rejection> {
         let Some(inc) = &self.plan.system.incremental else {
@@ -236,8 +247,13 @@ impl<'p> Core<'p> {
         };
         let key = Watermark::parse(inc.watermark, text)
             .map_err(|e| Rejection::new(Field::ChangeKey, e))?;
-        self.max_change_key = Some(self.max_change_key.map_or(key, |m| m.max(key)));
+        self.note_key(key);
         Ok(())
+    }
+
+    /// A change key read (an event's sequence, for an incremental events system).
+    pub fn note_key(&mut self, key: Watermark) {
+        self.max_change_key = Some(self.max_change_key.map_or(key, |m| m.max(key)));
     }
 
     pub fn reject(&mut self, row_no: u64, raw: &RawRow<'_>, why: Rejection) {

@@ -14,6 +14,7 @@
 
 mod changes;
 mod events;
+mod events_changes;
 mod full;
 mod merge;
 mod names;
@@ -217,8 +218,25 @@ fn merge(
         }
         // An incremental run loads only the names its rows name.
         Mode::Changes => {
-            let changes = changes::ChangesMerge::new(merge::Core::new(plan, NameBook::default()));
-            queue::with_queue(ops, plan.system_id, |q| changes.run(q, rows))
+            let core = merge::Core::new(plan, NameBook::default());
+            match plan.system.shape {
+                source::Shape::Sessions => {
+                    let changes = changes::ChangesMerge::new(core);
+                    queue::with_queue(ops, plan.system_id, |q| changes.run(q, rows))
+                }
+                // Events go on from where the agents stood at the watermark.
+                source::Shape::Events => {
+                    let states = ops
+                        .load_event_states(plan.system_id)
+                        .context("loading the agents' states (event_agent_states)")?
+                        .into_iter()
+                        .map(crate::events::AgentState::from_row)
+                        .collect::<Result<Vec<_>, String>>()
+                        .map_err(anyhow::Error::msg)?;
+                    let changes = events_changes::EventsChanges::new(core, states);
+                    queue::with_queue(ops, plan.system_id, |q| changes.run(q, rows))
+                }
+            }
         }
     }
 }

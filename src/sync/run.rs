@@ -71,6 +71,28 @@ pub(super) struct Merged {
     pub changed_days: Vec<NaiveDate>,
     /// Local days of repeated hours whose rows a changes run left to a full read of the day.
     pub reread_days: Vec<NaiveDate>,
+    /// An incremental events system: the agents' states after the events read (`EventStates`).
+    pub event_states: Option<EventStates>,
+    /// Rows rejected though read: events that could not be paired.
+    pub unpaired: u64,
+}
+
+/// The agents' states an events merge leaves: all of them (a full sync), or those a changes run changed.
+pub(super) struct EventStates {
+    pub states: Vec<crate::events::AgentState>,
+    pub all: bool,
+}
+
+/// Whether a run's agents' states are stored, with the largest sequence read as the watermark: always
+/// after a changes run; after a full sync when it read at least up to the stored watermark (a full sync of
+/// an earlier day holds an older state than the stored one).
+pub fn saves_event_states(mode: Mode, stored: Option<Watermark>, read: Option<Watermark>) -> bool {
+    match (mode, stored, read) {
+        (Mode::Changes, _, _) => true,
+        (Mode::Full, _, None) => false,
+        (Mode::Full, None, Some(_)) => true,
+        (Mode::Full, Some(w), Some(n)) => n >= w,
+    }
 }
 
 /// One run, decided: which system, which run row, which window, which query.
@@ -145,12 +167,13 @@ pub fn stored_watermark(
         })
 }
 
-/// A run in which every row was rejected fails (nothing it did is kept but its run row): the result is
+/// A run in which every row was rejected as unreadable fails (nothing it did is kept but its run row): the result is
 /// not what the SQL file is meant to return (columns in another order, a change key not filled in yet, a
 /// WHERE clause that no longer fits), and its rows must not stand for the source.
 pub(super) fn every_row_rejected(plan: &Plan<'_>, m: &Merged) -> Option<anyhow::Error> {
     let c = &m.counts;
-    if c.read == 0 || c.rejected < c.read {
+    // (Events read but not paired are the source's, not the query's: a run of one such event stands.)
+    if c.read == 0 || c.rejected - m.unpaired.min(c.rejected) < c.read {
         return None;
     }
     let reasons: Vec<String> = m
@@ -235,7 +258,17 @@ pub(super) fn record(
     let watermark = match &system.incremental {
         None => None,
         Some(inc) => {
-            let next = next_watermark(plan.mode, plan.watermark, m.max_change_key);
+            let mut next = next_watermark(plan.mode, plan.watermark, m.max_change_key);
+            let states = m.event_states.as_ref();
+            if let Some(s) =
+                states.filter(|_| saves_event_states(plan.mode, plan.watermark, m.max_change_key))
+            {
+                let rows: Vec<_> = s.states.iter().map(|a| a.to_row(plan.system_id)).collect();
+                ops.save_event_states(plan.system_id, &rows, s.all)
+                    .context("storing the agents' states (event_agent_states)")?;
+                // The watermark is where the stored states stand.
+                next = m.max_change_key.or(plan.watermark);
+            }
             if let Some(w) = next.filter(|w| Some(*w) != plan.watermark) {
                 ops.save_watermark(
                     plan.system_id,
@@ -381,6 +414,27 @@ mod tests {
         ];
         for (i, (target, inc, has, last, want)) in cases.into_iter().enumerate() {
             assert_eq!(choose_mode(target, inc, has, last, now), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn agents_states_are_stored_after_changes_and_after_a_full_sync_that_read_up_to_the_watermark()
+    {
+        use Watermark::Integer as I;
+        let cases = [
+            // (mode, stored watermark, largest sequence read, stored)
+            (Mode::Changes, Some(I(10)), Some(I(15)), true),
+            (Mode::Changes, Some(I(10)), None, true),
+            (Mode::Full, None, Some(I(3)), true),
+            (Mode::Full, Some(I(10)), Some(I(10)), true),
+            (Mode::Full, Some(I(10)), Some(I(42)), true),
+            // A full sync of an earlier day read older events: the stored states are newer.
+            (Mode::Full, Some(I(10)), Some(I(7)), false),
+            (Mode::Full, Some(I(10)), None, false),
+            (Mode::Full, None, None, false),
+        ];
+        for (i, (mode, stored, read, saved)) in cases.into_iter().enumerate() {
+            assert_eq!(saves_event_states(mode, stored, read), saved, "case {i}");
         }
     }
 

@@ -105,7 +105,8 @@ fn sync_refuses_a_schema_that_is_behind() {
     );
 
     // migrate fixes it, and is safe to run again
-    for expected in ["applied 3 migration", "up to date"] {
+    let shipped = std::fs::read_dir("migrations/postgres").unwrap().count();
+    for expected in [format!("applied {shipped} migration"), "up to date".into()] {
         acdsync()
             .arg("--config")
             .arg(&cfg)

@@ -13,7 +13,7 @@ const PARIS: &str = "Europe/Paris";
 
 /// queue_log rows of 2026-01-15 (and the evening before, and the night after) as
 /// (time, queuename, agent, event, data1): in the order they happened; ids follow that order.
-const QUEUE_LOG: [(&str, &str, &str, &str, &str); 37] = [
+pub const QUEUE_LOG: [(&str, &str, &str, &str, &str); 37] = [
     // 1003: a night shift from the evening before (read in the lookback)
     ("2026-01-14 22:00:00", "night", "1003", "ADDMEMBER", ""),
     ("2026-01-15 02:00:00", "night", "1003", "PAUSE", "Break"),
@@ -92,7 +92,7 @@ const QUEUE_LOG: [(&str, &str, &str, &str, &str); 37] = [
 
 /// The sessions a person writes down from that log, in UTC (Paris is UTC+1 in January):
 /// (agent, code, start, end).
-const EXPECTED: [(&str, Option<&str>, &str, Option<&str>); 18] = [
+pub const EXPECTED: [(&str, Option<&str>, &str, Option<&str>); 18] = [
     ("1001", None, "2026-01-15 07:55", Some("2026-01-15 11:00")),
     (
         "1001",
@@ -150,7 +150,15 @@ const EXPECTED: [(&str, Option<&str>, &str, Option<&str>); 18] = [
 
 /// A source of `kind` holding the realtime queue_log table (the layout of Asterisk's alembic migration
 /// 4105ee839f58) with `QUEUE_LOG`, and a system reading it with the shipped file for that engine.
-fn asterisk(kind: SourceKind) -> (Source, ExternalSystemConfig) {
+pub fn asterisk(kind: SourceKind) -> (Source, ExternalSystemConfig) {
+    asterisk_with(kind, 0..QUEUE_LOG.len())
+}
+
+/// The same, with only rows `rows` of `QUEUE_LOG` logged so far.
+pub fn asterisk_with(
+    kind: SourceKind,
+    rows: std::ops::Range<usize>,
+) -> (Source, ExternalSystemConfig) {
     let source = Source::new(kind);
     let (ddl, file, mode) = match kind {
         SourceKind::Postgres => (
@@ -170,7 +178,23 @@ fn asterisk(kind: SourceKind) -> (Source, ExternalSystemConfig) {
         ),
     };
     source.execute(ddl);
+    log_queue(&source, rows);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sql/sources")
+        .join(file);
+    let query = SourceQuery::load(&path, QueryKind::Events).unwrap();
+    let system =
+        ExternalSystemConfig::new("asterisk", PARIS, query, &source.connection_string, mode)
+            .unwrap();
+    (source, system)
+}
+
+/// Writes rows `range` of `QUEUE_LOG` into the source's queue_log (ids from 100, in order).
+pub fn log_queue(source: &Source, range: std::ops::Range<usize>) {
     for (i, (time, queue, agent, event, data)) in QUEUE_LOG.iter().enumerate() {
+        if !range.contains(&i) {
+            continue;
+        }
         let mut data = data.split('|');
         let d1 = data.next().unwrap_or_default();
         let d2 = data.next().unwrap_or_default();
@@ -180,14 +204,6 @@ fn asterisk(kind: SourceKind) -> (Source, ExternalSystemConfig) {
             100 + i
         ));
     }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("sql/sources")
-        .join(file);
-    let query = SourceQuery::load(&path, QueryKind::Events).unwrap();
-    let system =
-        ExternalSystemConfig::new("asterisk", PARIS, query, &source.connection_string, mode)
-            .unwrap();
-    (source, system)
 }
 
 fn the_day_is_paired_as_written_down(kind: SourceKind) {

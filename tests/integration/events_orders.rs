@@ -1,7 +1,8 @@
 //! The events shape's property: random event streams of agents around a change of the clocks, built from
 //! real instants (a login, states with codes or ready, a logout or none), written as local wall time with a
 //! sequence in real-time order, synced day by day forward, backward and as one range (batch sizes 10,000, 3
-//! and 1), end in the same store; re-runs write nothing; nothing is rejected; where a wall time happens once
+//! and 1), and by changes (incremental mode: the first events in full, then a few at a time), end in the same
+//! store; re-runs write nothing; nothing is rejected; where a wall time happens once
 //! and the events of the hour the clocks go back are told apart by the sequence, the stored instants are the
 //! real ones. Zones as in `dst_orders`. A short run in the test command; `ACDSYNC_EVENTS_CASES=N` for more.
 
@@ -106,17 +107,23 @@ fn one_case(source: &Source, zone: &str, back: bool, seed: u64) {
     let events = shifts(&mut rng, at);
     let what = format!("{zone}, seed {seed}, back {back}: {events:#?}");
     source.execute("DELETE FROM acd_agent_events");
-    for (i, (agent, t, kind, code)) in events.iter().enumerate() {
-        let wall = tz
-            .from_utc_datetime(t)
-            .naive_local()
-            .format("%Y-%m-%d %H:%M:%S%.3f");
-        let code = code.map_or("NULL".to_owned(), |c| format!("'{c}'"));
-        source.execute(&format!(
-            "INSERT INTO acd_agent_events (id, agent_id, event_time, event, activity_code, scope) VALUES ({}, '{agent}', '{wall}', '{kind}', {code}, NULL)",
-            i + 1
-        ));
-    }
+    // Events `range` logged, ids in the order of `events`.
+    let log = |range: std::ops::Range<usize>| {
+        for (i, (agent, t, kind, code)) in
+            events.iter().enumerate().take(range.end).skip(range.start)
+        {
+            let wall = tz
+                .from_utc_datetime(t)
+                .naive_local()
+                .format("%Y-%m-%d %H:%M:%S%.3f");
+            let code = code.map_or("NULL".to_owned(), |c| format!("'{c}'"));
+            source.execute(&format!(
+                "INSERT INTO acd_agent_events (id, agent_id, event_time, event, activity_code, scope) VALUES ({}, '{agent}', '{wall}', '{kind}', {code}, NULL)",
+                i + 1
+            ));
+        }
+    };
+    log(0..events.len());
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/sources/generic_events.sql");
     let query = SourceQuery::load(&path, QueryKind::Events).unwrap();
     let mut system = ExternalSystemConfig::new(
@@ -153,6 +160,36 @@ fn one_case(source: &Source, zone: &str, back: bool, seed: u64) {
         }
         stores.push(store);
     }
+    // By changes: the first events synced in full (the days as a range), then the others logged a few at a
+    // time, each few synced by changes (from where the agents stood)
+    let first = 1 + rng.below(events.len() as u64) as usize;
+    source.execute(&format!("DELETE FROM acd_agent_events WHERE id > {first}"));
+    system.batch_rows = 10_000;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/sources/generic_events_changes.sql");
+    let changes = SourceQuery::load(&path, QueryKind::Changes).unwrap();
+    let inc = system.clone().with_incremental(
+        changes,
+        acdsync::source::query::WatermarkKind::Integer,
+        std::time::Duration::from_secs(3600),
+    );
+    let store = TestStore::new(StoreKind::Sqlite);
+    store.sync(&inc, all).unwrap();
+    let mut at = first;
+    while at < events.len() {
+        let end = (at + 1 + rng.below(4) as usize).min(events.len());
+        log(at..end);
+        for r in store.sync_today(&inc) {
+            assert_eq!(r.mode, acdsync::sync::Mode::Changes, "{what}");
+            assert_eq!(
+                r.counts.rejected,
+                0,
+                "rejected: {:?}\n{what}",
+                store.rejected_reasons()
+            );
+        }
+        at = end;
+    }
+    stores.push(store);
     let want = stored(&stores[0]);
     assert_eq!(
         stored(&stores[1]),
@@ -163,6 +200,17 @@ fn one_case(source: &Source, zone: &str, back: bool, seed: u64) {
         stored(&stores[2]),
         want,
         "range differs from forward\n{what}"
+    );
+    assert_eq!(
+        stored(&stores[3]),
+        want,
+        "by changes (the first {first} events in full) differs from forward\n{what}"
+    );
+    let again = stores[3].sync_today(&inc);
+    assert_eq!(
+        written(&again[0]),
+        (0, 0, 0),
+        "a changes run with nothing new wrote\n{what}"
     );
     for d in [day(0), day(1), day(-1), all] {
         let r = stores[0].sync(&system, d).unwrap();

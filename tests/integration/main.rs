@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod dst_orders;
 mod events;
+mod events_changes;
 mod events_orders;
 mod fast_paths;
 mod read_only;

@@ -1,0 +1,1 @@
+DROP TABLE event_agent_states;
