@@ -15,4 +15,6 @@ bash scripts/setup-debian.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 
 cargo build --release --locked
-exec ./target/release/acdsync demo "$@"
+# --force: the demo/ folder is this script's own; a second run writes the sample again and syncs into the
+# same wfm.db (every session unchanged).
+exec ./target/release/acdsync demo --force "$@"

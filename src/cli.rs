@@ -60,8 +60,12 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         agents: u32,
         /// The sample day (default: today in Europe/Paris).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_day)]
         date: Option<NaiveDate>,
+        /// Write the sample into a folder that already holds the demo's files (its config, SQL file and
+        /// sample database are written again; its WFM database is synced into).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -74,13 +78,13 @@ pub struct SyncArgs {
     #[arg(long = "system", value_name = "NAME")]
     pub systems: Vec<String>,
     /// The local day to sync (YYYY-MM-DD). Default: today in each system's time zone.
-    #[arg(long, conflicts_with_all = ["from", "to"])]
+    #[arg(long, value_parser = parse_day, conflicts_with_all = ["from", "to"])]
     pub date: Option<NaiveDate>,
     /// First local day of a range (with --to).
-    #[arg(long, requires = "to")]
+    #[arg(long, value_parser = parse_day, requires = "to")]
     pub from: Option<NaiveDate>,
     /// Last local day of a range, included (with --from).
-    #[arg(long, requires = "from")]
+    #[arg(long, value_parser = parse_day, requires = "from")]
     pub to: Option<NaiveDate>,
     /// A full sync of the window even for a system in incremental mode (which a plain `sync` of today runs
     /// incrementally once it has a watermark).
@@ -90,6 +94,21 @@ pub struct SyncArgs {
     /// Deployment rather than a CronJob. After local midnight the day before gets one last full sync.
     #[arg(long, value_name = "INTERVAL", value_parser = parse_interval, conflicts_with_all = ["date", "from", "to"])]
     pub watch: Option<std::time::Duration>,
+}
+
+/// A day of the command line: YYYY-MM-DD from 1970-01-01 to 9999-12-31 (ACD data never lies outside; chrono's
+/// own range ends near year 262,143, where a window's end would overflow).
+fn parse_day(s: &str) -> Result<NaiveDate, String> {
+    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|e| format!("{e} (write a day as YYYY-MM-DD)"))?;
+    let (first, last) = (
+        NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid day"),
+        NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid day"),
+    );
+    if d < first || d > last {
+        return Err(format!("{d} is outside {first} to {last}"));
+    }
+    Ok(d)
 }
 
 fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
@@ -125,7 +144,12 @@ pub fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Migrate { database_url } => migrate(reporter, config, database_url),
         Command::Sync(args) => sync_command(reporter, config, &args),
-        Command::Demo { dir, agents, date } => demo_command(reporter, config, dir, agents, date),
+        Command::Demo {
+            dir,
+            agents,
+            date,
+            force,
+        } => demo_command(reporter, config, (dir, force), agents, date),
     };
     result.unwrap_or_else(|e| {
         reporter.failure("acdsync failed", "error", &e);
@@ -271,7 +295,7 @@ fn sync_one(
 fn demo_command(
     reporter: Reporter,
     config: Option<&Path>,
-    dir: PathBuf,
+    (dir, force): (PathBuf, bool),
     agents: u32,
     date: Option<NaiveDate>,
 ) -> anyhow::Result<u8> {
@@ -284,7 +308,13 @@ fn demo_command(
     }
     let tz: chrono_tz::Tz = demo::DEMO_TIME_ZONE.parse().expect("a valid zone");
     let day = date.unwrap_or_else(|| Days::today(tz).first);
-    let out = demo::run(&DemoOptions { dir, agents, day }).context("the demo failed")?;
+    let options = DemoOptions {
+        dir,
+        agents,
+        day,
+        force,
+    };
+    let out = demo::run(&options).context("the demo failed")?;
     let wfm = out.wfm_db.display();
     reporter.out(&format!(
         "Sample telephony database: {} ({} rows in acd_agent_states, read through the SQLite ODBC driver)\n\

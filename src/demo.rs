@@ -38,6 +38,8 @@ pub struct DemoOptions {
     pub dir: PathBuf,
     pub agents: u32,
     pub day: NaiveDate,
+    /// Overwrite the demo's files in `dir` (the WFM database is synced into, not replaced).
+    pub force: bool,
 }
 
 pub struct DemoOutcome {
@@ -272,6 +274,19 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<DemoOutcome> {
     let wfm_db = dir.join("wfm.db");
     let sql_file = dir.join("generic_sessions.sql");
     let config_path = dir.join("acdsync.toml");
+    let there: Vec<String> = [&config_path, &sql_file, &telephony_db, &wfm_db]
+        .iter()
+        .filter(|p| p.exists())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    if !there.is_empty() && !opts.force {
+        return Err(crate::error::Failure::Usage(format!(
+            "demo --dir {} already holds {}: choose another --dir, or pass --force to write the sample again (wfm.db is then synced into, not replaced)",
+            dir.display(),
+            there.join(", ")
+        ))
+        .into());
+    }
 
     let states = sample_states(opts.day, opts.agents);
     write_sample_database(&telephony_db, &states)?;

@@ -308,6 +308,65 @@ fn one_system_without_its_secret_does_not_stop_the_others() {
 }
 
 #[test]
+fn days_outside_1970_to_9999_are_usage_errors_not_panics() {
+    for args in [
+        &["sync", "--date", "+262142-12-31"][..],
+        &["sync", "--date", "1969-12-31"],
+        &["sync", "--from", "2026-01-01", "--to", "10000-01-01"],
+        &["sync", "--from", "1900-01-01", "--to", "2026-01-01"],
+        &[
+            "demo",
+            "--dir",
+            "/nonexistent-acdsync-demo",
+            "--date",
+            "20000-01-01",
+        ],
+    ] {
+        let out = acdsync().args(args).assert().code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains("outside 1970-01-01 to 9999-12-31")
+                || stderr.contains("write a day as YYYY-MM-DD"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_demo_refuses_a_folder_holding_its_files_unless_forced() {
+    // Given a folder where the demo already ran, and a config file of the user's own there
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let run = |extra: &[&str]| {
+        acdsync()
+            .args(["demo", "--agents", "5", "--date", "2026-01-15", "--dir"])
+            .arg(&demo)
+            .args(extra)
+            .assert()
+    };
+    run(&[]).success();
+    std::fs::write(demo.join("acdsync.toml"), "# mine\n").unwrap();
+
+    // When the demo runs there again, Then it refuses, naming the files, and leaves them alone
+    let out = run(&[]).code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("already holds acdsync.toml, generic_sessions.sql, telephony.db, wfm.db")
+            && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(demo.join("acdsync.toml")).unwrap(),
+        "# mine\n"
+    );
+
+    // And with --force it writes the sample again and syncs into the same WFM database: nothing changes
+    let out = run(&["--force"]).success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("inserted        0"), "{stdout}");
+}
+
+#[test]
 fn a_range_that_ends_before_it_starts_is_a_usage_error() {
     let out = acdsync()
         .args(["sync", "--from", "2026-01-16", "--to", "2026-01-15"])
