@@ -164,7 +164,11 @@ fn config_path(config: Option<&Path>) -> &Path {
 /// The WFM database: `--database-url` (or its variable), else the config file's `[wfm]`.
 fn database_url(config: Option<&Path>, given: Option<String>) -> anyhow::Result<DatabaseUrl> {
     Ok(match given {
-        Some(u) => DatabaseUrl::new(u)?,
+        Some(u) => DatabaseUrl::new(u).map_err(|e| {
+            Failure::Config(format!(
+                "--database-url or the environment variable {DATABASE_URL_ENV}: {e}"
+            ))
+        })?,
         None => Config::load_database_url(config_path(config))?,
     })
 }

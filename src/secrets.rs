@@ -61,6 +61,27 @@ fn percent_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// Registers every password-looking value of a text read as configuration (a TOML file that may not parse):
+/// `Pwd=`/`Password=` of connection strings and the password of anything written like a URL, so that no
+/// message about that text can show them.
+pub fn register_in_text(text: &str) {
+    for line in text.lines() {
+        let lower = line.to_ascii_lowercase();
+        if lower.contains("pwd") || lower.contains("password") {
+            for piece in line.split(['"', '\'']) {
+                register_odbc_password(piece.trim());
+            }
+        }
+        if line.contains('@') {
+            for piece in line.split(['"', '\'', ' ', '\t', '=']) {
+                if piece.contains('@') {
+                    register_url_password(piece.trim());
+                }
+            }
+        }
+    }
+}
+
 /// Registers the password of a database URL (`postgres://user:pass@host/db`).
 pub fn register_url_password(database_url: &str) {
     if let Ok(u) = url::Url::parse(database_url) {
@@ -85,12 +106,22 @@ pub fn register_url_password(database_url: &str) {
                 }
             }
         }
-    } else if let Some((_, rest)) = database_url.split_once("://") {
-        // Unparsable URL: still hide whatever sits between `user:` and `@`.
-        if let Some((userinfo, _)) = rest.rsplit_once('@') {
-            if let Some((_, p)) = userinfo.split_once(':') {
-                register(p);
-            }
+    } else if let Some((before_at, _)) = database_url.rsplit_once('@') {
+        // Unparsable URL (`postgres:/u:p@h`, `postgres//u:p@h`, a `/` in the password): still hide
+        // whatever sits between `user:` and the last `@`.
+        let rest = match before_at.split_once("://") {
+            Some((_, r)) => r,
+            None => match before_at.split_once(':') {
+                Some((scheme, r))
+                    if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) =>
+                {
+                    r
+                }
+                _ => before_at,
+            },
+        };
+        if let Some((_, p)) = rest.trim_start_matches('/').split_once(':') {
+            register(p);
         }
     }
 }

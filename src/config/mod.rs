@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::Failure;
+use crate::secrets;
 pub use crate::source::query::{WatermarkKind, WindowParameters};
 use paths::{read_secret_file, resolve};
 use system::{check_system, SystemSection};
@@ -72,8 +73,8 @@ impl Config {
         path: &Path,
         env_database_url: Option<String>,
     ) -> Result<Config, Failure> {
-        let file: ConfigFile = toml::from_str(text)
-            .map_err(|e| Failure::Config(format!("config file {}: {e}", path.display())))?;
+        secrets::register_in_text(text);
+        let file: ConfigFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
         let base = path.parent().unwrap_or(Path::new("."));
 
         let database_url = file.wfm.resolve(env_database_url, path)?;
@@ -149,14 +150,22 @@ impl WfmSection {
     ) -> Result<DatabaseUrl, Failure> {
         let base = path.parent().unwrap_or(Path::new("."));
         let at = |setting: &str| format!("config file {}: {setting}", path.display());
+        let mut from = at("[wfm] database_url");
         let url = match (env_database_url, self.database_url, self.database_url_file) {
-            (Some(env), _, _) => env,
+            (Some(env), _, _) => {
+                from = format!("--database-url or the environment variable {DATABASE_URL_ENV}");
+                env
+            }
             (None, Some(_), Some(_)) => {
                 return Err(Failure::Config(format!("{}: set database_url or database_url_file, not both", at("[wfm]"))))
             }
             // A relative SQLite path written in the file is relative to the file, like every path in it.
             (None, Some(u), None) => relative_sqlite_to(base, u),
-            (None, None, Some(f)) => relative_sqlite_to(base, read_secret_file(&resolve(base, &f), &at("[wfm] database_url_file"))?),
+            (None, None, Some(f)) => {
+                let file = resolve(base, &f);
+                from = format!("{} (the file {})", at("[wfm] database_url_file"), file.display());
+                relative_sqlite_to(base, read_secret_file(&file, &at("[wfm] database_url_file"))?)
+            }
             (None, None, None) => {
                 return Err(Failure::Config(format!(
                     "{}: no WFM database: set database_url, database_url_file or the environment variable {DATABASE_URL_ENV}",
@@ -164,7 +173,7 @@ impl WfmSection {
                 )))
             }
         };
-        DatabaseUrl::new(url).map_err(|e| Failure::Config(format!("{}: {e}", at("[wfm]"))))
+        DatabaseUrl::new(url).map_err(|e| Failure::Config(format!("{from}: {e}")))
     }
 }
 
@@ -176,7 +185,9 @@ impl Config {
             .filter(|v| !v.trim().is_empty());
         if !path.exists() {
             if let Some(u) = env_url {
-                return DatabaseUrl::new(u);
+                return DatabaseUrl::new(u).map_err(|e| {
+                    Failure::Config(format!("the environment variable {DATABASE_URL_ENV}: {e}"))
+                });
             }
         }
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -185,10 +196,52 @@ impl Config {
                 path.display()
             ))
         })?;
-        let file: WfmOnlyFile = toml::from_str(&text)
-            .map_err(|e| Failure::Config(format!("config file {}: {e}", path.display())))?;
+        secrets::register_in_text(&text);
+        let file: WfmOnlyFile = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
         file.wfm.resolve(env_url, path)
     }
+}
+
+/// A TOML error as its place (line, column) and what is wrong, without the line itself, which may hold a
+/// password (an unterminated string, a misspelt key); quoted values in the message are left out too.
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Failure {
+    let place = match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            // The key of that line, if it is one (its name only, never its value).
+            let line_text = text.lines().nth(line - 1).unwrap_or_default();
+            let key = line_text
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|k| {
+                    !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                });
+            match key {
+                Some(k) => format!(", line {line}, column {column} (key {k})"),
+                None => format!(", line {line}, column {column}"),
+            }
+        }
+        None => String::new(),
+    };
+    let pieces: Vec<&str> = e.message().trim().split('"').collect();
+    let mut message = String::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        match (i % 2, i + 1 == pieces.len()) {
+            (0, _) => message.push_str(piece),
+            // A quote with no closing one (`expected '"'`) is the message's own.
+            (_, true) => message.push_str(&format!("\"{piece}")),
+            _ => message.push_str("\"…\""),
+        }
+    }
+    Failure::Config(format!(
+        "config file {}{place}: {}",
+        path.display(),
+        secrets::redact(&message)
+    ))
 }
 
 /// `sqlite://wfm.db` in a config file at /etc/acdsync/ names /etc/acdsync/wfm.db.

@@ -38,6 +38,13 @@ impl DatabaseUrl {
     pub fn backend(&self) -> Result<Backend, Failure> {
         let u = self.url.trim();
         if u.starts_with("postgres://") || u.starts_with("postgresql://") {
+            // libpq would read a URL that does not parse in its own way (a `/` in the password becomes
+            // a port) and quote parts of it back.
+            url::Url::parse(u).map_err(|e| {
+                Failure::Config(format!(
+                    "the WFM database URL cannot be read as a URL ({e}): write it postgres://USER:PASSWORD@HOST:PORT/DB, with / @ : ? # % in the password percent-encoded (%2F %40 %3A %3F %23 %25)"
+                ))
+            })?;
             Ok(Backend::Postgres)
         } else if let Some(path) = u
             .strip_prefix("sqlite://")
@@ -45,15 +52,15 @@ impl DatabaseUrl {
         {
             if path.is_empty() {
                 return Err(Failure::Config(
-                    "WFM database URL 'sqlite://' names no file".into(),
+                    "the WFM database URL 'sqlite://' names no file".into(),
                 ));
             }
             Ok(Backend::Sqlite(PathBuf::from(path)))
         } else {
-            Err(Failure::Config(format!(
-                "WFM database URL {:?} must start with postgres://, postgresql:// or sqlite:// (e.g. sqlite://wfm.db)",
-                self.display()
-            )))
+            // (Not shown: a malformed URL's password cannot be told from the rest.)
+            Err(Failure::Config(
+                "the WFM database URL must start with postgres://, postgresql:// or sqlite:// (e.g. sqlite://wfm.db); the one given does not (it is not shown: it may hold a password)".into(),
+            ))
         }
     }
 

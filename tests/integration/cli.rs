@@ -574,3 +574,67 @@ fn the_demo_refuses_a_config_file_it_would_not_read() {
     );
     assert!(!dir.path().join("demo").exists(), "nothing written");
 }
+
+/// Configuration mistakes that carry a password, each through `sync` and `migrate`, in text and JSON logs:
+/// the process fails with a configuration error (78) that names the place (`migrate`, which reads only
+/// [wfm], runs when the mistake is elsewhere), and the password is in no output.
+#[test]
+fn a_password_in_a_broken_config_or_url_is_in_no_output() {
+    let canary = "Canary-S3cret/pw";
+    let sql = acdsync::demo::GENERIC_SESSIONS_SQL;
+    let system = "[[system]]\nname = \"p\"\ntime_zone = \"UTC\"\nsql_file = \"q.sql\"\n";
+    let good_wfm = "[wfm]\ndatabase_url = \"sqlite://w.db\"\n";
+    // (name, config file text, ACDSYNC_DATABASE_URL, what the message must say)
+    let cases: Vec<(&str, String, Option<String>, &str)> = vec![
+        ("an unterminated string", format!("{good_wfm}{system}connection_string = \"Driver=X;Pwd={canary};\n"), None, "line 7"),
+        ("a list as database_url", format!("[wfm]\ndatabase_url = [\"postgres://u:{canary}@h/db\"]\n{system}connection_string = \"x\"\n"), None, "line 2"),
+        ("a duplicate key", format!("[wfm]\ndatabase_url = \"postgres://u:{canary}@h/db\"\ndatabase_url = \"postgres://u:{canary}@h/db\"\n"), None, "line 3"),
+        ("a misspelt key", format!("{good_wfm}{system}connection_strng = \"Driver=X;Pwd={canary};\"\n"), None, "connection_strng"),
+        ("a password where a number goes", format!("{good_wfm}{system}connection_string = \"x\"\nmax_session_hours = \"{canary}\"\n"), None, "line 8"),
+        ("a URL with one slash, from the environment", format!("[wfm]\n{system}connection_string = \"x\"\n"), Some(format!("postgres:/wfm:{canary}@127.0.0.1/db")), "the environment variable ACDSYNC_DATABASE_URL"),
+        ("a URL with no colon, from the environment", format!("[wfm]\n{system}connection_string = \"x\"\n"), Some(format!("postgres//wfm:{canary}@127.0.0.1/db")), "must start with postgres://"),
+        ("a slash in the password", format!("[wfm]\ndatabase_url = \"postgres://wfm:{canary}@127.0.0.1:5432/db\"\n{system}connection_string = \"x\"\n"), None, "percent-encoded"),
+        ("a URL file holding a malformed URL", format!("[wfm]\ndatabase_url_file = \"url.txt\"\n{system}connection_string = \"x\"\n"), None, "database_url_file"),
+    ];
+    for (name, text, env_url, says) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("q.sql"), sql).unwrap();
+        std::fs::write(
+            dir.path().join("url.txt"),
+            format!("postgresql:wfm:{canary}@h/db\n"),
+        )
+        .unwrap();
+        let cfg = dir.path().join("acdsync.toml");
+        std::fs::write(&cfg, &text).unwrap();
+        for format in ["text", "json"] {
+            for command in [&["sync", "--date", "2026-01-15"][..], &["migrate"]] {
+                let mut c = acdsync();
+                c.arg("--config")
+                    .arg(&cfg)
+                    .args(["--log-format", format])
+                    .args(command);
+                if let Some(u) = &env_url {
+                    c.env("ACDSYNC_DATABASE_URL", u);
+                }
+                // (`migrate` reads only [wfm]: a mistake in [[system]] does not stop it.)
+                let migrate = command == ["migrate"];
+                let out = c.assert();
+                let code = out.get_output().status.code();
+                assert!(
+                    code == Some(78) || (migrate && code == Some(0)),
+                    "{name}, {format}, {command:?}: exit {code:?}"
+                );
+                let output = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.get_output().stdout),
+                    String::from_utf8_lossy(&out.get_output().stderr)
+                );
+                let what = format!("{name}, {format}, {command:?}: {output}");
+                for leak in [canary, "Canary-S3cret", "S3cret/pw", "S3cret%2Fpw"] {
+                    assert!(!output.contains(leak), "the password leaked: {what}");
+                }
+                assert!(output.contains(says) || code == Some(0), "{what}");
+            }
+        }
+    }
+}
