@@ -8,6 +8,8 @@
 //! - `state` (a code, or NULL for ready / no code);
 //! - `logout` (the scope it leaves; with no scope, every scope).
 
+use std::borrow::Cow;
+
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 use rustc_hash::FxHashMap;
@@ -26,12 +28,10 @@ pub enum Kind {
 impl Kind {
     /// The kind named by the `event` column (any case, blanks around ignored).
     pub fn parse(text: &str) -> Option<Kind> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "login" => Some(Kind::Login),
-            "state" => Some(Kind::State),
-            "logout" => Some(Kind::Logout),
-            _ => None,
-        }
+        let t = text.trim();
+        [Kind::Login, Kind::State, Kind::Logout]
+            .into_iter()
+            .find(|k| t.eq_ignore_ascii_case(k.name()))
     }
 
     pub fn name(self) -> &'static str {
@@ -43,15 +43,16 @@ impl Kind {
     }
 }
 
-/// One event, checked: its row number in the result and its values.
+/// One event, checked: its row number in the result and its values (borrowed from the fetched batch
+/// while it is paired: no text is copied for an event that changes nothing).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
+pub struct Event<'a> {
     pub row: u64,
-    pub agent: String,
+    pub agent: Cow<'a, str>,
     pub at: SourceTime,
     pub kind: Kind,
-    pub code: Option<String>,
-    pub scope: Option<String>,
+    pub code: Option<Cow<'a, str>>,
+    pub scope: Option<Cow<'a, str>>,
     pub sequence: Option<i64>,
 }
 
@@ -75,10 +76,12 @@ pub struct Unpaired {
     pub reason: String,
 }
 
-impl Event {
+impl<'a> Event<'a> {
     /// Reads row `row` of an events query.
-    pub fn read(row: u64, raw: &RawEvent<'_>) -> Result<Event, Box<Unpaired>> {
-        let text = |k: usize| raw.values[k].map(|b| String::from_utf8_lossy(b).trim().to_owned());
+    pub fn read(row: u64, raw: &RawEvent<'a>) -> Result<Event<'a>, Box<Unpaired>> {
+        let text = |k: usize| {
+            raw.values[k].map(|b| String::from_utf8_lossy(b).trim().replace('\0', "\\0"))
+        };
         let unpaired = |why: String| {
             Box::new(Unpaired {
                 row,
@@ -87,7 +90,10 @@ impl Event {
                 reason: why,
             })
         };
-        let utf8 = |k: usize| -> Result<Option<&str>, Box<Unpaired>> {
+        let utf8 = |k: usize| -> Result<Option<&'a str>, Box<Unpaired>> {
+            if raw.values[k].is_some_and(|b| b.contains(&0)) {
+                return Err(unpaired(crate::sessions::nul_byte(EVENT_COLUMNS[k]).reason));
+            }
             match raw.values[k].map(std::str::from_utf8) {
                 None => Ok(None),
                 Some(Ok(t)) => Ok(Some(t.trim()).filter(|t| !t.is_empty())),
@@ -117,13 +123,27 @@ impl Event {
         };
         Ok(Event {
             row,
-            agent: agent.to_owned(),
+            agent: Cow::Borrowed(agent),
             at,
             kind,
-            code: utf8(3)?.map(str::to_owned),
-            scope: utf8(4)?.map(str::to_owned),
+            code: utf8(3)?.map(Cow::Borrowed),
+            scope: utf8(4)?.map(Cow::Borrowed),
             sequence,
         })
+    }
+
+    /// The same event owning its text (to keep it beyond the batch).
+    pub fn into_owned(self) -> Event<'static> {
+        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        Event {
+            row: self.row,
+            agent: own(self.agent),
+            at: self.at,
+            kind: self.kind,
+            code: self.code.map(own),
+            scope: self.scope.map(own),
+            sequence: self.sequence,
+        }
     }
 
     /// The event's values as text, in the order of `source::EVENT_COLUMNS`.
@@ -133,11 +153,11 @@ impl Event {
             SourceTime::Utc(u) => u.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string(),
         };
         [
-            Some(self.agent.clone()),
+            Some(self.agent.to_string()),
             Some(at),
             Some(self.kind.name().to_owned()),
-            self.code.clone(),
-            self.scope.clone(),
+            self.code.as_deref().map(str::to_owned),
+            self.scope.as_deref().map(str::to_owned),
             self.sequence.map(|s| s.to_string()),
         ]
     }
@@ -174,29 +194,36 @@ struct Open {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transition {
     Open {
-        agent: String,
+        agent: AgentNo,
         start: NaiveDateTime,
         code: Option<String>,
         row: u64,
     },
     Close {
-        agent: String,
+        agent: AgentNo,
         end: Option<NaiveDateTime>,
     },
     /// (Boxed: rare, and large beside the others.)
     Unpaired(Box<Unpaired>),
 }
 
+/// An agent as the pairing numbers it, in the order first seen (`Pairing::agent` names it): transitions
+/// carry the number, so that what follows them keys its maps by a number, not by the ID's text.
+pub type AgentNo = u32;
+
 /// Pairs events given in the order they happened (`push`) into transitions (`drain`, then `end`), or into
 /// sessions (`finish`). Memory: the agents' open states, and the events of one time with no sequence.
 pub struct Pairing {
     tz: Tz,
-    agents: FxHashMap<String, Agent>,
+    /// The agents by number, their IDs, and the numbers by ID.
+    agents: Vec<Agent>,
+    names: Vec<Box<str>>,
+    numbers: FxHashMap<Box<str>, AgentNo>,
     /// The instant of the latest event: a local time of the hour the clocks go back that would be before
     /// it is read in the second pass.
     last: Option<NaiveDateTime>,
     /// Events of one time with no sequence, taken in the order login, state, logout at the next time.
-    same_time: Vec<Event>,
+    same_time: Vec<Event<'static>>,
     /// The order key of the previous event (its sequence, else its time), to refuse a result out of order.
     previous: Option<(Option<i64>, SourceTime)>,
     out: Vec<Transition>,
@@ -212,7 +239,9 @@ impl Pairing {
     pub fn new(tz: Tz) -> Pairing {
         Pairing {
             tz,
-            agents: FxHashMap::default(),
+            agents: Vec::new(),
+            names: Vec::new(),
+            numbers: FxHashMap::default(),
             last: None,
             same_time: Vec::new(),
             previous: None,
@@ -221,7 +250,7 @@ impl Pairing {
     }
 
     /// The next event. Events with a sequence come in sequence order; events without, in time order.
-    pub fn push(&mut self, e: Event) -> Result<(), OutOfOrder> {
+    pub fn push(&mut self, e: Event<'_>) -> Result<(), OutOfOrder> {
         let key = (e.sequence, e.at);
         if let Some((seq, at)) = self.previous {
             let back = match (seq, e.sequence, at, e.at) {
@@ -242,7 +271,7 @@ impl Pairing {
             if self.same_time.first().is_some_and(|f| f.at != e.at) {
                 self.flush_same_time();
             }
-            self.same_time.push(e);
+            self.same_time.push(e.into_owned());
         }
         Ok(())
     }
@@ -252,21 +281,53 @@ impl Pairing {
         self.out.drain(..)
     }
 
+    /// The same, swapped into `buffer` (emptied first), whose allocation the pairing keeps for the next
+    /// ones: no vector is allocated per batch.
+    pub fn take_transitions(&mut self, buffer: &mut Vec<Transition>) {
+        buffer.clear();
+        std::mem::swap(&mut self.out, buffer);
+    }
+
+    /// The ID of agent `no`.
+    pub fn agent(&self, no: AgentNo) -> &str {
+        &self.names[no as usize]
+    }
+
+    /// How many agents are numbered (numbers are below it).
+    pub fn agents_numbered(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The number of agent `id`, if it has one.
+    pub fn number_of(&self, id: &str) -> Option<AgentNo> {
+        self.numbers.get(id).copied()
+    }
+
+    /// The number of agent `id`, given now if it has none.
+    fn number(&mut self, id: &str) -> AgentNo {
+        if let Some(&no) = self.numbers.get(id) {
+            return no;
+        }
+        let no = AgentNo::try_from(self.names.len()).expect("fewer than 4 billion agents");
+        self.names.push(id.into());
+        self.numbers.insert(id.into(), no);
+        self.agents.push(Agent::default());
+        no
+    }
+
     /// At the end of what is read: the last transitions, and every agent still logged in closed with no
     /// end (in the order of their IDs).
     pub fn end(&mut self) -> Vec<Transition> {
         self.flush_same_time();
-        let mut open: Vec<String> = self
-            .agents
-            .iter()
-            .filter(|(_, a)| a.open.is_some())
-            .map(|(agent, _)| agent.clone())
+        let mut open: Vec<AgentNo> = (0..self.agents.len())
+            .filter(|&i| self.agents[i].open.is_some())
+            .map(|i| i as AgentNo)
             .collect();
-        open.sort_unstable();
+        open.sort_unstable_by(|a, b| self.agent(*a).cmp(self.agent(*b)));
         for agent in open {
+            self.agents[agent as usize].open = None;
             self.out.push(Transition::Close { agent, end: None });
         }
-        self.agents.clear();
         std::mem::take(&mut self.out)
     }
 
@@ -274,7 +335,7 @@ impl Pairing {
     /// that could not be paired: the transitions played through.
     pub fn finish(mut self) -> (Vec<Session>, Vec<Unpaired>) {
         let (mut sessions, mut unpaired) = (Vec::new(), Vec::new());
-        let mut open: FxHashMap<String, Open> = FxHashMap::default();
+        let mut open: FxHashMap<AgentNo, Open> = FxHashMap::default();
         for t in self.end() {
             match t {
                 Transition::Open {
@@ -290,7 +351,7 @@ impl Pairing {
                     if end.is_none_or(|e| e > o.start) {
                         let (start, code, row) = (o.start, o.code, o.row);
                         sessions.push(Session {
-                            agent,
+                            agent: self.agent(agent).to_owned(),
                             code,
                             start,
                             end,
@@ -341,105 +402,109 @@ impl Pairing {
         t
     }
 
-    fn apply(&mut self, e: Event) {
+    fn apply(&mut self, e: Event<'_>) {
         let t = self.instant(e.at);
-        if !self.agents.contains_key(&e.agent) {
-            self.agents.insert(e.agent.clone(), Agent::default());
-        }
-        let agent = self.agents.get_mut(&e.agent).expect("inserted above");
+        let no = self.number(&e.agent);
+        let agent = &mut self.agents[no as usize];
         agent.last = Some(agent.last.map_or(t, |l| l.max(t)));
         agent.touched = true;
-        let scope = e.scope.clone().unwrap_or_default();
-        let out = &mut self.out;
-        let open = |a: &mut Agent, out: &mut Vec<Transition>| {
-            if a.open.take().is_some() {
-                out.push(Transition::Close {
-                    agent: e.agent.clone(),
-                    end: Some(t),
-                });
-            }
-            a.open = Some(Open {
-                start: t,
-                code: e.code.clone(),
-                row: e.row,
-            });
-            out.push(Transition::Open {
-                agent: e.agent.clone(),
-                start: t,
-                code: e.code.clone(),
-                row: e.row,
-            });
-        };
-        let problem = match e.kind {
-            Kind::Login if agent.scopes.contains(&scope) => Some(format!(
+        let scope = e.scope.as_deref().unwrap_or_default();
+        // What the event does: open a session (closing the open one), close it, nothing, or a problem.
+        enum Act {
+            Open,
+            Close,
+            Nothing,
+            Problem(String),
+        }
+        let act = match e.kind {
+            Kind::Login if agent.scopes.iter().any(|s| s == scope) => Act::Problem(format!(
                 "login while already logged in{}: ignored",
-                in_scope(&e.scope)
+                in_scope(e.scope.as_deref())
             )),
             Kind::Login => {
                 agent.logged_out = false;
                 agent.implicit = false;
-                agent.scopes.push(scope);
-                if agent.open.is_none() {
-                    open(agent, out);
+                agent.scopes.push(scope.to_owned());
+                match agent.open {
+                    None => Act::Open,
+                    Some(_) => Act::Nothing,
                 }
-                None
             }
             // A return to ready after the agent's logout, read here, changes nothing (Wazo writes
             // UNPAUSEALL and an UNPAUSE per queue after each logoff).
-            Kind::State if agent.scopes.is_empty() && agent.logged_out && e.code.is_none() => None,
+            Kind::State if agent.scopes.is_empty() && agent.logged_out && e.code.is_none() => {
+                Act::Nothing
+            }
             Kind::State => {
                 if agent.scopes.is_empty() {
                     // A state of an agent not seen logging in (nor out): logged in (its login is older than
                     // the events read, or the ACD restarted with its members, or they are static members).
                     agent.implicit = true;
-                    agent.scopes.push(scope);
-                } else if agent.implicit && !agent.scopes.contains(&scope) {
-                    agent.scopes.push(scope);
+                    agent.scopes.push(scope.to_owned());
+                } else if agent.implicit && !agent.scopes.iter().any(|s| s == scope) {
+                    agent.scopes.push(scope.to_owned());
                 }
-                if agent.open.as_ref().is_none_or(|o| o.code != e.code) {
-                    open(agent, out);
+                match &agent.open {
+                    Some(o) if o.code.as_deref() == e.code.as_deref() => Act::Nothing,
+                    _ => Act::Open,
                 }
-                None
             }
             // A logout after the agent's logout (Asterisk: AGENTLOGOFF, then REMOVEMEMBER per queue).
-            Kind::Logout if agent.scopes.is_empty() && agent.logged_out => None,
-            Kind::Logout if agent.scopes.is_empty() && agent.open.is_none() => Some(format!(
+            Kind::Logout if agent.scopes.is_empty() && agent.logged_out => Act::Nothing,
+            Kind::Logout if agent.scopes.is_empty() && agent.open.is_none() => Act::Problem(format!(
                 "logout with no login{} in the events read (a login more than max_session_hours before the window is not read)",
-                in_scope(&e.scope)
+                in_scope(e.scope.as_deref())
             )),
             Kind::Logout => {
-                match &e.scope {
+                match e.scope.as_deref() {
                     None => agent.scopes.clear(),
                     Some(s) => agent.scopes.retain(|x| x != s),
                 }
                 if agent.scopes.is_empty() {
                     agent.logged_out = true;
                 }
-                if agent.scopes.is_empty() && agent.open.take().is_some() {
-                    out.push(Transition::Close {
-                        agent: e.agent.clone(),
-                        end: Some(t),
-                    });
+                match agent.scopes.is_empty() && agent.open.is_some() {
+                    true => Act::Close,
+                    false => Act::Nothing,
                 }
-                None
             }
         };
-        if let Some(reason) = problem {
-            let (row, values, at) = (e.row, e.texts(), Some(t));
-            self.out.push(Transition::Unpaired(Box::new(Unpaired {
-                row,
-                values,
-                at,
-                reason,
-            })));
+        match act {
+            Act::Nothing => {}
+            Act::Open | Act::Close => {
+                if agent.open.take().is_some() {
+                    let end = Some(t);
+                    self.out.push(Transition::Close { agent: no, end });
+                }
+                if matches!(act, Act::Open) {
+                    let (start, row) = (t, e.row);
+                    let code = e.code.as_deref().map(str::to_owned);
+                    agent.open = Some(Open { start, code, row });
+                    let code = e.code.map(Cow::into_owned);
+                    let open = Transition::Open {
+                        agent: no,
+                        start,
+                        code,
+                        row,
+                    };
+                    self.out.push(open);
+                }
+            }
+            Act::Problem(reason) => {
+                let (row, values, at) = (e.row, e.texts(), Some(t));
+                self.out.push(Transition::Unpaired(Box::new(Unpaired {
+                    row,
+                    values,
+                    at,
+                    reason,
+                })));
+            }
         }
     }
 }
 
-fn in_scope(scope: &Option<String>) -> String {
-    scope
-        .as_ref()
-        .map_or_else(String::new, |s| format!(" (scope {s:?})"))
+fn in_scope(scope: Option<&str>) -> String {
+    scope.map_or_else(String::new, |s| format!(" (scope {s:?})"))
 }
 
 mod state;

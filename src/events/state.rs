@@ -83,7 +83,8 @@ impl Pairing {
                 last: Some(s.last),
                 touched: false,
             };
-            p.agents.insert(s.agent, agent);
+            let no = p.number(&s.agent);
+            p.agents[no as usize] = agent;
         }
         p
     }
@@ -96,10 +97,11 @@ impl Pairing {
         let mut out: Vec<AgentState> = self
             .agents
             .iter()
-            .filter(|(_, a)| a.touched || !changed_only)
-            .filter_map(|(agent, a)| {
+            .zip(&self.names)
+            .filter(|(a, _)| a.touched || !changed_only)
+            .filter_map(|(a, agent)| {
                 Some(AgentState {
-                    agent: agent.clone(),
+                    agent: agent.to_string(),
                     scopes: a.scopes.clone(),
                     open: a.open.as_ref().map(|o| (o.start, o.code.clone())),
                     logged_out: a.logged_out,

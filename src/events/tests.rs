@@ -13,14 +13,14 @@ fn ev(
     code: Option<&str>,
     scope: Option<&str>,
     sequence: Option<i64>,
-) -> Event {
+) -> Event<'static> {
     Event {
         row,
-        agent: agent.into(),
+        agent: agent.to_owned().into(),
         at: SourceTime::Local(dt(at)),
         kind,
-        code: code.map(str::to_owned),
-        scope: scope.map(str::to_owned),
+        code: code.map(|c| c.to_owned().into()),
+        scope: scope.map(|c| c.to_owned().into()),
         sequence,
     }
 }
@@ -368,7 +368,7 @@ fn times_a_few_microseconds_out_of_order_in_the_repeated_hour_stay_in_their_pass
             agent: "7".into(),
             at: SourceTime::Local(at(time)),
             kind,
-            code: code.map(str::to_owned),
+            code: code.map(Into::into),
             scope: None,
             sequence: Some(i as i64),
         })
@@ -429,7 +429,7 @@ fn times_finer_than_a_microsecond_and_a_little_out_of_order_make_sessions_in_sta
             agent: agent.into(),
             at: utc(at),
             kind,
-            code: code.map(str::to_owned),
+            code: code.map(Into::into),
             scope: None,
             sequence: Some(i as i64),
         })
@@ -485,7 +485,7 @@ fn a_pairing_resumed_from_its_states_goes_on_as_if_never_stopped() {
         let mut sessions: Vec<Session> = Vec::new();
         let mut unpaired = Vec::new();
         let mut open: FxHashMap<String, Session> = FxHashMap::default();
-        let mut play = |ts: Vec<Transition>, open: &mut FxHashMap<String, Session>| {
+        let mut play = |ts: Vec<Transition>, p: &Pairing, open: &mut FxHashMap<String, Session>| {
             for t in ts {
                 match t {
                     Transition::Open {
@@ -494,6 +494,7 @@ fn a_pairing_resumed_from_its_states_goes_on_as_if_never_stopped() {
                         code,
                         row,
                     } => {
+                        let agent = p.agent(agent).to_owned();
                         let s = Session {
                             agent: agent.clone(),
                             code,
@@ -504,7 +505,7 @@ fn a_pairing_resumed_from_its_states_goes_on_as_if_never_stopped() {
                         open.insert(agent, s);
                     }
                     Transition::Close { agent, end } => {
-                        let mut s = open.remove(&agent).unwrap();
+                        let mut s = open.remove(p.agent(agent)).unwrap();
                         if end != Some(s.start) {
                             s.end = end;
                             sessions.push(s);
@@ -530,7 +531,8 @@ fn a_pairing_resumed_from_its_states_goes_on_as_if_never_stopped() {
         };
         (0..cut).for_each(|i| push(&mut first, i));
         let states = first.states(false);
-        play(first.drain().collect(), &mut open);
+        let ts: Vec<Transition> = first.drain().collect();
+        play(ts, &first, &mut open);
         // (What is stored: a state goes through its row.)
         let states: Vec<AgentState> = states
             .into_iter()
@@ -539,7 +541,7 @@ fn a_pairing_resumed_from_its_states_goes_on_as_if_never_stopped() {
         let mut second = Pairing::resumed(tz, states);
         (cut..events.len()).for_each(|i| push(&mut second, i));
         let end = second.end();
-        play(end, &mut open);
+        play(end, &second, &mut open);
         sessions.sort_by(|a, b| (a.start, &a.agent).cmp(&(b.start, &b.agent)));
         let key = |s: &Session| (s.agent.clone(), s.code.clone(), s.start, s.end);
         assert_eq!(

@@ -65,8 +65,22 @@ impl RawRow<'_> {
             Field::ChangeKey => self.change_key,
             Field::Event => None,
         };
-        v.map(|b| String::from_utf8_lossy(b).into_owned())
+        // (A NUL byte, which no WFM database holds in text, is written `\0`.)
+        v.map(|b| String::from_utf8_lossy(b).replace('\0', "\\0"))
     }
+}
+
+/// A value holding a NUL byte: PostgreSQL's text cannot hold it, and it must not be cut there.
+pub fn nul_byte(column: &str) -> Rejection {
+    let field = match column {
+        "agent_id" => Field::AgentId,
+        "activity_code" => Field::ActivityCode,
+        _ => Field::Event,
+    };
+    Rejection::new(
+        field,
+        format!("{column} holds a NUL byte (written \\0 here), which the WFM database cannot store: fix the value in the source, or strip it in the SQL file"),
+    )
 }
 
 /// A valid row: a session with UTC times.
@@ -102,6 +116,9 @@ impl Rejection {
 }
 
 fn text(field: Field, bytes: &[u8]) -> Result<&str, Rejection> {
+    if bytes.contains(&0) {
+        return Err(nul_byte(field.name()));
+    }
     std::str::from_utf8(bytes)
         .map(str::trim)
         .map_err(|e| Rejection::new(field, format!("{} is not valid UTF-8 ({e})", field.name())))

@@ -5,14 +5,14 @@
 //! of events and the agents' open sessions, never the day.
 
 use chrono::NaiveDateTime;
-use rustc_hash::FxHashMap;
 
 use super::full::{FullMerge, Stored};
 use super::merge::{Core, ValidRow, OPEN};
+use super::names::UNKNOWN;
 use super::queue::Queue;
 use super::run::{EventStates, Merged};
 use crate::error::Failure;
-use crate::events::{Event, Pairing, Transition};
+use crate::events::{AgentNo, Event, Pairing, Transition};
 use crate::sessions::{self, RawRow, SourceSession, SourceTime};
 use crate::source::query::Watermark;
 use crate::source::{Batch, Rows};
@@ -32,7 +32,12 @@ struct Opened {
 pub(super) struct EventsMerge<'p> {
     full: FullMerge<'p>,
     pairing: Pairing,
-    open: FxHashMap<String, Opened>,
+    /// Each agent's open session, by the pairing's number of the agent.
+    open: Vec<Option<Opened>>,
+    /// The name book's index of each agent, by the pairing's number (`UNKNOWN` until registered).
+    book: Vec<u32>,
+    /// The transitions of a batch (its allocation kept from batch to batch).
+    buffer: Vec<Transition>,
 }
 
 impl<'p> EventsMerge<'p> {
@@ -40,7 +45,9 @@ impl<'p> EventsMerge<'p> {
         EventsMerge {
             full,
             pairing: Pairing::new(tz),
-            open: FxHashMap::default(),
+            open: Vec::new(),
+            book: Vec::new(),
+            buffer: Vec::new(),
         }
     }
 
@@ -51,8 +58,8 @@ impl<'p> EventsMerge<'p> {
         // An incremental system keeps where the agents stand (stored if this sync read up to the watermark).
         let incremental = self.full.core().plan.system.incremental.is_some();
         let states = incremental.then(|| self.pairing.states(false));
-        let last = self.pairing.end();
-        self.transitions(queue, last)?;
+        let mut last = self.pairing.end();
+        self.transitions(queue, &mut last)?;
         let mut merged = self.full.finish(queue, rows.read())?;
         merged.event_states = states.map(|states| EventStates { states, all: true });
         Ok(merged)
@@ -74,39 +81,59 @@ impl<'p> EventsMerge<'p> {
                 Err(u) => self.full.core().reject_unpaired(*u),
             }
         }
-        let ts: Vec<Transition> = self.pairing.drain().collect();
-        self.transitions(queue, ts)?;
+        let mut ts = std::mem::take(&mut self.buffer);
+        self.pairing.take_transitions(&mut ts);
+        self.transitions(queue, &mut ts)?;
+        self.buffer = ts;
         self.full.after_batch(queue)
     }
 
-    /// Registers the agent IDs and codes the sessions opened here name, then plays the transitions.
-    fn transitions(&mut self, queue: &Queue, ts: Vec<Transition>) -> anyhow::Result<()> {
-        let opened: Vec<SourceSession<'_>> = ts
+    /// Registers the agent IDs and codes new to this run that the sessions opened here name, then plays
+    /// the transitions (`ts` is left empty).
+    fn transitions(&mut self, queue: &Queue, ts: &mut Vec<Transition>) -> anyhow::Result<()> {
+        let Self {
+            full,
+            pairing,
+            book,
+            ..
+        } = self;
+        book.resize(pairing.agents_numbered(), UNKNOWN);
+        let core = full.core();
+        let new: Vec<SourceSession<'_>> = ts
             .iter()
             .filter_map(|t| match t {
                 Transition::Open {
                     agent, start, code, ..
-                } => Some(SourceSession {
-                    agent_id: agent,
-                    activity_code: code.as_deref(),
-                    started_at: *start,
-                    ended_at: None,
-                    start: SourceTime::Utc(*start),
-                    end: None,
-                    in_repeated_hour: false,
-                    start_repeats: false,
-                }),
+                } if book[*agent as usize] == UNKNOWN
+                    || core.names.code_index(code.as_deref()) == UNKNOWN =>
+                {
+                    Some(SourceSession {
+                        agent_id: pairing.agent(*agent),
+                        activity_code: code.as_deref(),
+                        started_at: *start,
+                        ended_at: None,
+                        start: SourceTime::Utc(*start),
+                        end: None,
+                        in_repeated_hour: false,
+                        start_repeats: false,
+                    })
+                }
                 _ => None,
             })
             .collect();
-        if !opened.is_empty() {
-            let core = self.full.core();
-            let (agents, codes) = core.names.register(queue, opened.iter(), false)?;
+        if !new.is_empty() {
+            let (agents, codes) = core.names.register(queue, new.iter(), false)?;
             core.counts.new_agent_ids += agents;
             core.counts.new_activity_codes += codes;
+            for s in &new {
+                let no = pairing
+                    .number_of(s.agent_id)
+                    .expect("numbered by the pairing");
+                book[no as usize] = core.names.agents.index_of(s.agent_id);
+            }
         }
-        drop(opened);
-        for t in ts {
+        drop(new);
+        for t in ts.drain(..) {
             self.play(t)?;
         }
         Ok(())
@@ -120,12 +147,11 @@ impl<'p> EventsMerge<'p> {
                 code,
                 row,
             } => {
-                let core = self.full.core();
-                let agent_index = core.names.agents.index_of(&agent) as usize;
-                let code_index = core.names.code_index(code.as_deref());
+                let agent_index = self.book[agent as usize] as usize;
+                let code_index = self.full.core().names.code_index(code.as_deref());
                 let Some(found) = self.full.open_slot(agent_index, micros(start))? else {
                     // Its time goes back in the sequence's order: not a session (reported in its window).
-                    self.skip(&agent, start, code.as_deref(), row);
+                    self.skip(agent, start, code.as_deref(), row);
                     return Ok(());
                 };
                 let opened = Opened {
@@ -136,12 +162,17 @@ impl<'p> EventsMerge<'p> {
                     code_index,
                     found,
                 };
-                self.open.insert(agent, opened);
+                let no = agent as usize;
+                if self.open.len() <= no {
+                    self.open.resize_with(no + 1, || None);
+                }
+                self.open[no] = Some(opened);
             }
             Transition::Close { agent, end } => {
                 // (None: its open went back in time and was rejected.)
-                if let Some(o) = self.open.remove(&agent) {
-                    self.close(&agent, o, end);
+                let o = self.open.get_mut(agent as usize).and_then(Option::take);
+                if let Some(o) = o {
+                    self.close(agent, o, end);
                 }
             }
             Transition::Unpaired(u) => {
@@ -156,21 +187,23 @@ impl<'p> EventsMerge<'p> {
     }
 
     /// A session closed at `end` (`None`: open at the end of what is read): merged if it is the window's.
-    fn close(&mut self, agent: &str, o: Opened, end: Option<NaiveDateTime>) {
+    fn close(&mut self, agent: AgentNo, o: Opened, end: Option<NaiveDateTime>) {
+        let Self { full, pairing, .. } = self;
+        let agent = pairing.agent(agent);
         let taken = matches!(o.found, Stored::Taken(_));
         if end == Some(o.start) {
             // It lasted no time: not a session; the stored session of its key is another's to take.
             if taken {
-                self.full.put_back(o.agent, micros(o.start));
+                full.put_back(o.agent, micros(o.start));
             }
             return;
         }
         // Open at the end of a read that ends in the past: its end is after what this sync reads. A later
         // day's sync, which reads it, wrote the end stored: keep it.
-        let read_end = self.full.core().plan.window.read_utc.end;
+        let read_end = full.core().plan.window.read_utc.end;
         if let (None, Stored::Taken(slot)) = (end, &o.found) {
             if slot.end != OPEN && read_end < chrono::Utc::now().naive_utc() {
-                self.full.core().counts.unchanged += 1;
+                full.core().counts.unchanged += 1;
                 return;
             }
         }
@@ -185,25 +218,25 @@ impl<'p> EventsMerge<'p> {
                 in_repeated_hour: false,
                 start_repeats: false,
             });
-        let window = self.full.core().plan.window;
+        let window = full.core().plan.window;
         match checked {
             Ok(s) if matches!(window.place(&s), Place::Own) => {
                 // (The values as read matter only to a rejection: none are written here.)
                 let raw = RawRow::default();
                 let v = ValidRow { no: o.row, raw, s };
-                self.full.settle(&v, o.agent, o.code_index, o.found);
+                full.settle(&v, o.agent, o.code_index, o.found);
             }
             // Paired from the events read around the window: its own day's sync writes it; a stored session
             // it took is settled as no session's (reported as stale if stored open).
             Ok(_) => {
                 if let Stored::Taken(slot) = o.found {
-                    self.full.release(o.agent, micros(o.start), slot);
+                    full.release(o.agent, micros(o.start), slot);
                 }
             }
             // Ends before it starts: times out of the order of the sequence. Reported by the sync of its day.
             Err(why) => {
                 if window.utc.start <= o.start && o.start < window.utc.end {
-                    let core = self.full.core();
+                    let core = full.core();
                     reject_paired(core, o.row, agent, o.code.as_deref(), (o.start, end), why);
                 }
                 // (A rejected row never deletes: the stored session it took stays as it is.)
@@ -213,7 +246,8 @@ impl<'p> EventsMerge<'p> {
 
     /// A session whose start goes back before one opened earlier: rejected by the sync whose window holds
     /// it; its close is then nothing.
-    fn skip(&mut self, agent: &str, start: NaiveDateTime, code: Option<&str>, row: u64) {
+    fn skip(&mut self, agent: AgentNo, start: NaiveDateTime, code: Option<&str>, row: u64) {
+        let agent = self.pairing.agent(agent);
         let core = self.full.core();
         // A rejected row never deletes: the stored session of its key is kept.
         core.protect(Some(agent), Some(start));

@@ -144,6 +144,8 @@ impl<'p> EventsChanges<'p> {
                 code,
                 row,
             } => {
+                // (A changes run reads few events: the maps below are keyed by the ID.)
+                let agent = self.pairing.agent(agent).to_owned();
                 if self.last_open.is_some_and(|l| start < l) {
                     reject_paired(
                         &mut self.core,
@@ -166,7 +168,7 @@ impl<'p> EventsChanges<'p> {
             }
             Transition::Close { agent, end } => {
                 // (None: its open went back in time and was rejected.)
-                let Some(o) = self.open.remove(&agent) else {
+                let Some((agent, o)) = self.open.remove_entry(self.pairing.agent(agent)) else {
                     return;
                 };
                 if end == Some(o.start) {

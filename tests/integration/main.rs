@@ -1,6 +1,7 @@
 //! Integration tests on real engines: PostgreSQL and SQLite as WFM stores, sources read through the real
 //! SQLite, PostgreSQL and MariaDB ODBC drivers. Each test says Given / When / Then.
 
+mod bad_bytes;
 mod cli;
 mod common;
 mod dst_orders;
