@@ -2,8 +2,6 @@
 //! `run`; the work is done by the library (`sync`, `store`, `demo`), failures are reported by `report`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -206,17 +204,14 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
     let job = |system: &'_ ExternalSystemConfig| {
         target.unwrap_or_else(|| Target::today(args.full, system.time_zone, chrono::Utc::now()))
     };
+    // SIGTERM and SIGINT stop a run at its next safe point (`crate::stop`; main installs the handlers first).
+    crate::stop::install()?;
     match args.watch {
         None => {
             let jobs: Vec<Job<'_>> = systems.iter().map(|s| (*s, job(s))).collect();
             sync_round(reporter, &config, &jobs)
         }
         Some(interval) => {
-            let stop = Arc::new(AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-                signal_hook::flag::register(signal, Arc::clone(&stop))
-                    .context("handling SIGTERM/SIGINT")?;
-            }
             tracing::info!(interval = %humantime::format_duration(interval), systems = systems.len(), "watching: a sync every interval until SIGTERM");
             let again = format!(
                 "round failed, trying again in {}",
@@ -225,7 +220,6 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
             schedule::watch(
                 Watch::new(&systems, args.full),
                 interval,
-                &stop,
                 |jobs| sync_round(reporter, &config, jobs),
                 |e| reporter.failure("round failed; trying again next interval", &again, e),
             )
@@ -234,16 +228,25 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
 }
 
 /// One sync of each (system, target), under one run lock. Returns the first failure's exit code, or 0.
+/// The run lock is released before this returns (not when the process exits). After SIGTERM or SIGINT no
+/// further system starts, and the round's code is the interruption's.
 fn sync_round(reporter: Reporter, config: &Config, jobs: &[Job<'_>]) -> anyhow::Result<u8> {
     let mut store = Store::open(&config.database_url, Create::Never)?;
     store.check_schema()?;
     store.lock(false)?;
     let mut first_failure: Option<u8> = None;
     for (system, target) in jobs {
+        // After SIGTERM or SIGINT no further system starts; the round's code is the interruption's.
+        if let Err(interrupted) = crate::stop::check() {
+            tracing::warn!(system = %system.name, "not synced: {interrupted}");
+            first_failure.get_or_insert(interrupted.exit_code());
+            break;
+        }
         if let Err(code) = sync_one(reporter, &mut store, system, *target) {
             first_failure.get_or_insert(code);
         }
     }
+    store.unlock();
     Ok(first_failure.unwrap_or(exit::OK))
 }
 

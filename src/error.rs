@@ -10,6 +10,8 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 69;
     pub const LOCK_HELD: u8 = 75;
     pub const CONFIG: u8 = 78;
+    /// Plus the signal's number: 143 for SIGTERM, 130 for SIGINT.
+    pub const INTERRUPTED: u8 = 128;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,9 @@ pub enum Failure {
     /// Another acdsync holds the run lock of this WFM database.
     #[error("another acdsync run is in progress on {0}; this run did nothing")]
     LockHeld(String),
+    /// SIGTERM or SIGINT: the run stopped at a safe point and rolled back (`crate::stop`).
+    #[error("interrupted by {}: stopped at a safe point and rolled back, nothing of this run was kept", crate::stop::name(*.0))]
+    Interrupted(i32),
 }
 
 impl Failure {
@@ -42,6 +47,7 @@ impl Failure {
             Failure::SchemaBehind { .. } => exit::SCHEMA_BEHIND,
             Failure::Unavailable(_) => exit::UNAVAILABLE,
             Failure::LockHeld(_) => exit::LOCK_HELD,
+            Failure::Interrupted(signal) => exit::INTERRUPTED + *signal as u8,
         }
     }
 }
@@ -51,4 +57,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     err.chain()
         .find_map(|e| e.downcast_ref::<Failure>())
         .map_or(exit::FAILED, Failure::exit_code)
+}
+
+/// Whether an error chain is an interruption (SIGTERM, SIGINT).
+pub fn interrupted(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted(_))))
 }

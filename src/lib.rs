@@ -13,6 +13,7 @@ pub mod report;
 pub mod secrets;
 pub mod sessions;
 pub mod source;
+pub mod stop;
 pub mod store;
 pub mod sync;
 pub mod window;

@@ -268,6 +268,8 @@ fn read_only(conn: &Connection<'_>, system: &str) -> anyhow::Result<()> {
 impl Rows {
     /// The next batch, or `None` at the end of the result.
     pub fn next_batch(&mut self) -> anyhow::Result<Option<Batch<'_>>> {
+        // A safe point: SIGTERM or SIGINT stops the run here, before the next batch is waited for.
+        crate::stop::check()?;
         let fetcher = &mut self.fetcher;
         let wait_started = std::time::Instant::now();
         let fetched = fetcher.fetch_into(&mut self.current).map_err(|e| {

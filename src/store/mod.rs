@@ -192,6 +192,27 @@ impl Store {
         Ok(())
     }
 
+    /// Releases the run lock now (it is released when the store is dropped too, but PostgreSQL frees a
+    /// session's advisory lock only once the server sees the connection close: a run started right after
+    /// this process exits must find it free). A failure is logged: the lock then goes with the connection.
+    pub fn unlock(&mut self) {
+        if !self.locked {
+            return;
+        }
+        match &mut self.conn {
+            Wfm::Postgres(c) => {
+                let released = diesel::sql_query("SELECT pg_advisory_unlock($1) AS locked")
+                    .bind::<BigInt, _>(RUN_LOCK_KEY)
+                    .get_result::<Locked>(c);
+                if let Err(e) = released {
+                    tracing::warn!(error = %e, "could not release the run lock; it goes with the connection");
+                }
+            }
+            Wfm::Sqlite(..) => drop(self.lock_file.take()),
+        }
+        self.locked = false;
+    }
+
     /// Applies the embedded migrations not yet applied, under the run lock. Returns their names.
     pub fn migrate(&mut self) -> anyhow::Result<Vec<String>> {
         self.lock(true)?;

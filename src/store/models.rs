@@ -170,6 +170,8 @@ pub enum RunStatus {
     Failed,
     /// Left `running` by a process that stopped; marked by the next run of its system.
     Abandoned,
+    /// Stopped by SIGTERM or SIGINT at a safe point and rolled back (migration 2026-11-30-000002).
+    Interrupted,
 }
 
 /// `import_runs.mode`: how a run read the source.
@@ -189,6 +191,7 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Abandoned => "abandoned",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 }
@@ -245,7 +248,10 @@ impl RunOutcome {
     pub fn failed(finished_at: NaiveDateTime, error: &anyhow::Error) -> RunOutcome {
         RunOutcome {
             finished_at: Some(finished_at),
-            status: RunStatus::Failed,
+            status: match crate::error::interrupted(error) {
+                true => RunStatus::Interrupted,
+                false => RunStatus::Failed,
+            },
             rows_read: 0,
             sessions_inserted: 0,
             sessions_updated: 0,

@@ -9,13 +9,28 @@ use crate::window::Bounds;
 
 /// The pages `WindowReader::read` sends, in key order; `None` once the window is read.
 pub struct WindowPages {
-    rx: std::sync::mpsc::Receiver<anyhow::Result<Vec<StoredSession>>>,
+    rx: Option<std::sync::mpsc::Receiver<anyhow::Result<Vec<StoredSession>>>>,
     handle: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Joins the reader thread, also when a run stops before the window is read: its channel closes, so it stops
+/// at its next page, and it never outlives the run (a thread still connecting while the process exits can
+/// crash it in the TLS library's cleanup).
+impl Drop for WindowPages {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 impl WindowPages {
     pub fn next_page(&mut self) -> anyhow::Result<Option<Vec<StoredSession>>> {
-        match self.rx.recv() {
+        let Some(rx) = &self.rx else {
+            return Ok(None);
+        };
+        match rx.recv() {
             Ok(page) => page.map(Some),
             Err(_) => {
                 if let Some(h) = self.handle.take() {
@@ -71,7 +86,7 @@ impl WindowReader {
             })
             .expect("spawning a thread");
         WindowPages {
-            rx,
+            rx: Some(rx),
             handle: Some(handle),
         }
     }

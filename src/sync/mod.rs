@@ -137,14 +137,16 @@ pub fn sync_and_reconcile(
         Err(_) => Vec::new(),
     };
     let mut outcomes = vec![first];
-    for day in reread {
+    // (After SIGTERM or SIGINT no further run starts.)
+    let stopped = || crate::stop::requested().is_some();
+    for day in reread.into_iter().take_while(|_| !stopped()) {
         tracing::info!(system = %system.name, %day, "a changes run met rows of the hour the clocks go back: reading their day in full");
         outcomes.push(sync(store, system, Target::Days(Days::one(day))));
     }
     if reconcile {
         match store.changed_days(&system.name) {
             Ok(days) => {
-                for day in days {
+                for day in days.into_iter().take_while(|_| !stopped()) {
                     tracing::info!(system = %system.name, %day, "a changes run wrote to this day: reading it in full");
                     outcomes.push(sync(store, system, Target::Days(Days::one(day))));
                 }

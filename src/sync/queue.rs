@@ -228,6 +228,8 @@ fn run_queued(
     job: Queued,
     written: &mut Written,
 ) -> anyhow::Result<()> {
+    // A safe point: after SIGTERM or SIGINT nothing more is written (the transaction rolls back).
+    crate::stop::check()?;
     let started = std::time::Instant::now();
     match job {
         Queued::Write(Write::Insert(rows)) => {

@@ -2,7 +2,6 @@
 //! interval; after local midnight, one last full sync of the day before, until a round that ran it
 //! succeeds). Library code: the CLI only starts it and reports.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -106,15 +105,16 @@ fn fatal(code: u8) -> bool {
 pub fn watch(
     mut watch: Watch<'_>,
     interval: Duration,
-    stop: &AtomicBool,
     mut run_round: impl FnMut(&[Job<'_>]) -> anyhow::Result<u8>,
     mut on_failure: impl FnMut(&anyhow::Error),
 ) -> anyhow::Result<u8> {
-    while !stop.load(Ordering::SeqCst) {
+    let stop = || crate::stop::requested().is_some();
+    while !stop() {
         let started = Instant::now();
         let round = watch.round(Utc::now());
         let succeeded = match run_round(&round.jobs) {
             Ok(code) if code == exit::OK => true,
+            Ok(_) if crate::stop::requested().is_some() => false,
             Ok(code) => {
                 tracing::warn!(
                     exit_code = code,
@@ -123,13 +123,15 @@ pub fn watch(
                 false
             }
             Err(e) if fatal(crate::error::exit_code(&e)) => return Err(e),
+            // SIGTERM or SIGINT stopped the round at a safe point: the loop ends below.
+            Err(e) if crate::error::interrupted(&e) => false,
             Err(e) => {
                 on_failure(&e);
                 false
             }
         };
         watch.finished(round, succeeded);
-        while !stop.load(Ordering::SeqCst) && started.elapsed() < interval {
+        while !stop() && started.elapsed() < interval {
             std::thread::sleep(Duration::from_millis(100).min(interval));
         }
     }

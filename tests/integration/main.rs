@@ -12,6 +12,7 @@ mod fast_paths;
 mod read_only;
 mod repeated_hour;
 mod schema_rules;
+mod signals;
 mod vendors;
 
 use acdsync::config::WindowParameters;
