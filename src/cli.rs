@@ -48,6 +48,16 @@ pub enum Command {
     },
     /// Sync each configured external system (or those named) for the given local day(s).
     Sync(SyncArgs),
+    /// Check, writing nothing, that the WFM database answers with an up-to-date schema and that every source
+    /// (or those named) answers its query with the columns it must return. Exit 0 only when all do.
+    Check {
+        /// Check only this system (repeatable). Default: every system in the config file.
+        #[arg(long = "system", value_name = "NAME")]
+        systems: Vec<String>,
+        /// The WFM database URL; overrides the config file's [wfm], as for sync.
+        #[arg(long, env = DATABASE_URL_ENV, hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// Run the whole job on sample data: a telephony SQLite database read over ODBC, an SQLite WFM database.
     /// It writes its own config file in --dir, so it takes no --config.
     Demo {
@@ -92,6 +102,10 @@ pub struct SyncArgs {
     /// Deployment rather than a CronJob. After local midnight the day before gets one last full sync.
     #[arg(long, value_name = "INTERVAL", value_parser = parse_interval, conflicts_with_all = ["date", "from", "to"])]
     pub watch: Option<std::time::Duration>,
+    /// When another run holds the run lock, wait for it up to DURATION (e.g. 30s, 5m) instead of exiting 75
+    /// at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval, conflicts_with = "watch")]
+    pub wait_lock: Option<std::time::Duration>,
 }
 
 /// A day of the command line: YYYY-MM-DD from 1970-01-01 to 9999-12-31 (ACD data never lies outside; chrono's
@@ -142,6 +156,10 @@ pub fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Migrate { database_url } => migrate(reporter, config, database_url),
         Command::Sync(args) => sync_command(reporter, config, &args),
+        Command::Check {
+            systems,
+            database_url,
+        } => check_command(reporter, config, &systems, database_url),
         Command::Demo {
             dir,
             agents,
@@ -209,7 +227,7 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
     match args.watch {
         None => {
             let jobs: Vec<Job<'_>> = systems.iter().map(|s| (*s, job(s))).collect();
-            sync_round(reporter, &config, &jobs)
+            sync_round(reporter, &config, &jobs, args.wait_lock)
         }
         Some(interval) => {
             tracing::info!(interval = %humantime::format_duration(interval), systems = systems.len(), "watching: a sync every interval until SIGTERM");
@@ -220,7 +238,7 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
             schedule::watch(
                 Watch::new(&systems, args.full),
                 interval,
-                |jobs| sync_round(reporter, &config, jobs),
+                |jobs| sync_round(reporter, &config, jobs, None),
                 |e| reporter.failure("round failed; trying again next interval", &again, e),
             )
         }
@@ -230,10 +248,21 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
 /// One sync of each (system, target), under one run lock. Returns the first failure's exit code, or 0.
 /// The run lock is released before this returns (not when the process exits). After SIGTERM or SIGINT no
 /// further system starts, and the round's code is the interruption's.
-fn sync_round(reporter: Reporter, config: &Config, jobs: &[Job<'_>]) -> anyhow::Result<u8> {
-    let mut store = Store::open(&config.database_url, Create::Never)?;
-    store.check_schema()?;
-    store.lock(false)?;
+fn sync_round(
+    reporter: Reporter,
+    config: &Config,
+    jobs: &[Job<'_>],
+    wait_lock: Option<std::time::Duration>,
+) -> anyhow::Result<u8> {
+    let waits = config.database_url.waits();
+    let explain = |e: anyhow::Error| crate::error::explain_wait(e, waits);
+    let mut store =
+        Store::open(&config.database_url, Create::Never).map_err(|e| explain(e.into()))?;
+    store.check_schema().map_err(explain)?;
+    match wait_lock {
+        None => store.lock(false)?,
+        Some(up_to) => store.lock_waiting(up_to)?,
+    }
     let mut first_failure: Option<u8> = None;
     for (system, target) in jobs {
         // After SIGTERM or SIGINT no further system starts; the round's code is the interruption's.
@@ -244,6 +273,15 @@ fn sync_round(reporter: Reporter, config: &Config, jobs: &[Job<'_>]) -> anyhow::
         }
         if let Err(code) = sync_one(reporter, &mut store, system, *target) {
             first_failure.get_or_insert(code);
+        }
+    }
+    if let Some(path) = &config.metrics_textfile {
+        // (Metrics that cannot be written are logged: they never fail the sync.)
+        let written = store
+            .run_summaries()
+            .and_then(|runs| crate::metrics::write(path, &crate::metrics::render(&runs)));
+        if let Err(e) = written {
+            tracing::warn!(error = %format!("{e:#}"), "metrics not written");
         }
     }
     store.unlock();
@@ -297,6 +335,35 @@ fn sync_one(
         }
     }
     failure.map_or(Ok(()), Err)
+}
+
+fn check_command(
+    reporter: Reporter,
+    config: Option<&Path>,
+    systems: &[String],
+    database_url: Option<String>,
+) -> anyhow::Result<u8> {
+    let path = config_path(config);
+    let config = Config::load_with_database_url(path, database_url)?;
+    let systems = config.systems_named(systems, path)?;
+    let mut code = exit::OK;
+    let mut text = String::new();
+    for finding in crate::check::check(&config, &systems) {
+        match &finding.outcome {
+            Ok(what) => text.push_str(&format!("ok      {}: {what}\n", finding.what)),
+            Err(e) => {
+                // (One line per part: a driver's message may span several.)
+                let e = crate::secrets::redact(&format!("{e:#}")).replace('\n', " ");
+                text.push_str(&format!("FAILED  {}: {e}\n", finding.what));
+                tracing::error!(part = %finding.what, error = %e, "check failed");
+            }
+        }
+        if let (Err(e), exit::OK) = (&finding.outcome, code) {
+            code = crate::error::exit_code(e);
+        }
+    }
+    reporter.out(&text);
+    Ok(code)
 }
 
 fn demo_command(

@@ -34,6 +34,9 @@ pub enum Failure {
     /// Another acdsync holds the run lock of this WFM database.
     #[error("another acdsync run is in progress on {0}; this run did nothing")]
     LockHeld(String),
+    /// A wait on the WFM database ran out ([wfm] lock_timeout): another session holds a lock.
+    #[error("{0}")]
+    LockTimeout(String),
     /// SIGTERM or SIGINT: the run stopped at a safe point and rolled back (`crate::stop`).
     #[error("interrupted by {}: stopped at a safe point and rolled back, nothing of this run was kept", crate::stop::name(*.0))]
     Interrupted(i32),
@@ -46,7 +49,7 @@ impl Failure {
             Failure::Config(_) => exit::CONFIG,
             Failure::SchemaBehind { .. } => exit::SCHEMA_BEHIND,
             Failure::Unavailable(_) => exit::UNAVAILABLE,
-            Failure::LockHeld(_) => exit::LOCK_HELD,
+            Failure::LockHeld(_) | Failure::LockTimeout(_) => exit::LOCK_HELD,
             Failure::Interrupted(signal) => exit::INTERRUPTED + *signal as u8,
         }
     }
@@ -54,13 +57,43 @@ impl Failure {
 
 /// The exit code for an error chain: the first `Failure` in it decides, otherwise 1.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Failure>())
-        .map_or(exit::FAILED, Failure::exit_code)
+    failure_of(err).map_or(exit::FAILED, Failure::exit_code)
+}
+
+/// The `Failure` an error chain holds: given as context (`anyhow` finds a context's type) or as a cause.
+pub fn failure_of(err: &anyhow::Error) -> Option<&Failure> {
+    err.downcast_ref::<Failure>()
+        .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Failure>()))
 }
 
 /// Whether an error chain is an interruption (SIGTERM, SIGINT).
 pub fn interrupted(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted(_))))
+    matches!(failure_of(err), Some(Failure::Interrupted(_)))
+}
+
+/// A failure of the WFM database's bounded waits, said as what was waited for: a lock held by another
+/// session (PostgreSQL's lock_timeout, SQLite's busy timeout: exit 75, retry later) or a statement longer than
+/// statement_timeout. Other errors come back as they are.
+pub fn explain_wait(err: anyhow::Error, waits: crate::config::Waits) -> anyhow::Error {
+    if matches!(failure_of(&err), Some(Failure::LockTimeout(_))) {
+        return err;
+    }
+    let text = format!("{err:#}");
+    let took = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    if text.contains("canceling statement due to lock timeout")
+        || text.contains("database is locked")
+    {
+        let why = format!(
+            "waited [wfm] lock_timeout ({}) for a lock on the WFM database that another session holds (a DBA's LOCK TABLE or ALTER TABLE, a long transaction, another program writing the SQLite file); nothing was written: see pg_locks and pg_stat_activity, or retry later",
+            took(waits.lock)
+        );
+        Failure::LockTimeout(format!("{why} ({text})")).into()
+    } else if text.contains("canceling statement due to statement timeout") {
+        err.context(format!(
+            "a statement on the WFM database ran longer than [wfm] statement_timeout ({}); nothing was written",
+            took(waits.statement)
+        ))
+    } else {
+        err
+    }
 }

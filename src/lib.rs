@@ -4,11 +4,13 @@
 //! config -> source (ODBC, SQL file, bulk fetch) -> sessions (rules, local time -> UTC) -> sync (merge with
 //! the stored window) -> store (Diesel) -> import_runs.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod report;
 pub mod secrets;
 pub mod sessions;

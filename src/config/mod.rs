@@ -17,7 +17,7 @@ pub use crate::source::query::{WatermarkKind, WindowParameters};
 use paths::{read_secret_file, resolve};
 use system::{check_system, SystemSection};
 pub use system::{ExternalSystemConfig, IncrementalConfig};
-pub use url::{Backend, DatabaseUrl};
+pub use url::{Backend, DatabaseUrl, Waits};
 
 /// Environment variable that overrides `[wfm] database_url`.
 pub const DATABASE_URL_ENV: &str = "ACDSYNC_DATABASE_URL";
@@ -26,8 +26,16 @@ pub const DATABASE_URL_ENV: &str = "ACDSYNC_DATABASE_URL";
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     wfm: WfmSection,
+    metrics: Option<MetricsSection>,
     #[serde(default, rename = "system")]
     systems: Vec<SystemSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsSection {
+    /// A Prometheus text file written after each sync (node-exporter's textfile collector).
+    textfile: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +43,12 @@ struct ConfigFile {
 struct WfmSection {
     database_url: Option<String>,
     database_url_file: Option<PathBuf>,
+    /// How long to wait for a lock another session holds (default 30s).
+    lock_timeout: Option<String>,
+    /// How long one statement may run (default 15m).
+    statement_timeout: Option<String>,
+    /// How long to wait for a connection (default 15s).
+    connect_timeout: Option<String>,
 }
 
 /// The whole configuration, checked.
@@ -42,6 +56,8 @@ struct WfmSection {
 pub struct Config {
     pub database_url: DatabaseUrl,
     pub systems: Vec<ExternalSystemConfig>,
+    /// `[metrics] textfile`: where each sync writes its metrics (`crate::metrics`).
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 impl Config {
@@ -95,6 +111,7 @@ impl Config {
         Ok(Config {
             database_url,
             systems,
+            metrics_textfile: file.metrics.map(|m| resolve(base, &m.textfile)),
         })
     }
 }
@@ -138,6 +155,8 @@ impl Config {
 #[serde(deny_unknown_fields)]
 struct WfmOnlyFile {
     wfm: WfmSection,
+    #[serde(default, rename = "metrics")]
+    _metrics: Option<toml::Table>,
     #[serde(default, rename = "system")]
     _systems: Vec<toml::Table>,
 }
@@ -173,7 +192,31 @@ impl WfmSection {
                 )))
             }
         };
-        DatabaseUrl::new(url).map_err(|e| Failure::Config(format!("{from}: {e}")))
+        let mut waits = Waits::default();
+        for (setting, value, into) in [
+            ("lock_timeout", &self.lock_timeout, &mut waits.lock),
+            (
+                "statement_timeout",
+                &self.statement_timeout,
+                &mut waits.statement,
+            ),
+            ("connect_timeout", &self.connect_timeout, &mut waits.connect),
+        ] {
+            if let Some(v) = value {
+                *into = humantime::parse_duration(v.trim())
+                    .ok()
+                    .filter(|d| d.as_millis() >= 1 && d.as_secs() <= 7 * 24 * 3600)
+                    .ok_or_else(|| {
+                        Failure::Config(format!(
+                            "{} {v:?}: write a duration from 1ms to 7 days, e.g. \"30s\", \"5m\"",
+                            at(&format!("[wfm] {setting}"))
+                        ))
+                    })?;
+            }
+        }
+        DatabaseUrl::new(url)
+            .map(|u| u.with_waits(waits))
+            .map_err(|e| Failure::Config(format!("{from}: {e}")))
     }
 }
 

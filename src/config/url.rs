@@ -5,10 +5,33 @@ use std::path::PathBuf;
 use crate::error::Failure;
 use crate::secrets;
 
-/// The WFM database: its URL (may hold a password) and the backend it names.
+/// The WFM database: its URL (may hold a password), the backend it names, and how long its connections
+/// wait (`Waits`).
 #[derive(Clone)]
 pub struct DatabaseUrl {
     url: String,
+    waits: Waits,
+}
+
+/// How long a connection to the WFM database waits, at most: for a lock another session holds (a DBA's
+/// `LOCK TABLE`, DDL, another writer of an SQLite file), for one statement, and to connect. A run that times
+/// out fails with a message naming what it waited for (`[wfm]` lock_timeout, statement_timeout,
+/// connect_timeout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waits {
+    pub lock: std::time::Duration,
+    pub statement: std::time::Duration,
+    pub connect: std::time::Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Waits {
+        Waits {
+            lock: std::time::Duration::from_secs(30),
+            statement: std::time::Duration::from_secs(15 * 60),
+            connect: std::time::Duration::from_secs(15),
+        }
+    }
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -30,7 +53,10 @@ impl DatabaseUrl {
     pub fn new(url: impl Into<String>) -> Result<Self, Failure> {
         let url = url.into();
         secrets::register_url_password(&url);
-        let me = DatabaseUrl { url };
+        let me = DatabaseUrl {
+            url,
+            waits: Waits::default(),
+        };
         me.backend()?;
         Ok(me)
     }
@@ -67,6 +93,15 @@ impl DatabaseUrl {
     /// The URL as given (with its password): only for connecting.
     pub fn expose(&self) -> &str {
         self.url.trim()
+    }
+
+    pub fn with_waits(mut self, waits: Waits) -> DatabaseUrl {
+        self.waits = waits;
+        self
+    }
+
+    pub fn waits(&self) -> Waits {
+        self.waits
     }
 
     /// The URL with its password replaced, for messages.

@@ -76,15 +76,25 @@ impl Store {
         let name = url.display();
         match url.backend()? {
             Backend::Postgres => {
-                let mut conn = PgConnection::establish(url.expose()).map_err(|e| {
-                    Failure::Unavailable(format!(
-                        "cannot connect to the WFM database {name}: {}",
-                        e.to_string().trim()
-                    ))
-                })?;
+                let waits = url.waits();
+                let mut conn =
+                    PgConnection::establish(&with_connect_timeout(url.expose(), waits.connect))
+                        .map_err(|e| {
+                            Failure::Unavailable(format!(
+                                "cannot connect to the WFM database {name}: {}",
+                                e.to_string().trim()
+                            ))
+                        })?;
                 // Timestamps are bound as UTC values (schema.rs); application_name shows in pg_stat_activity.
                 conn.batch_execute("SET TIME ZONE 'UTC'; SET application_name = 'acdsync'")
                     .map_err(|e| Failure::Unavailable(format!("WFM database {name}: {e}")))?;
+                // Bounded waits ([wfm] lock_timeout, statement_timeout).
+                conn.batch_execute(&format!(
+                    "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'",
+                    waits.lock.as_millis(),
+                    waits.statement.as_millis()
+                ))
+                .map_err(|e| Failure::Unavailable(format!("WFM database {name}: {e}")))?;
                 // PostgreSQL 14+: notice a killed client within 200 ms and free its lock (best effort).
                 let _ = conn.batch_execute("SET client_connection_check_interval = '200ms'");
                 Ok(Store {
@@ -114,9 +124,11 @@ impl Store {
                         path.display()
                     ))
                 })?;
-                conn.batch_execute(
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-                )
+                // Another writer's lock is waited for [wfm] lock_timeout at most.
+                conn.batch_execute(&format!(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                    url.waits().lock.as_millis().min(i32::MAX as u128)
+                ))
                 .map_err(|e| Failure::Unavailable(format!("WFM database {}: {e}", path.display())))?;
                 Ok(Store {
                     conn: Wfm::Sqlite(conn, path),
@@ -132,6 +144,18 @@ impl Store {
     /// The database as named in messages (password removed).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Each system's last run and last success (for the metrics).
+    pub fn run_summaries(&mut self) -> anyhow::Result<Vec<models::RunSummary>> {
+        self.ops()
+            .run_summaries()
+            .context("reading the last runs for the metrics")
+    }
+
+    /// How long its connections wait ([wfm] lock_timeout, statement_timeout, connect_timeout).
+    pub fn waits(&self) -> crate::config::Waits {
+        self.url.waits()
     }
 }
 
@@ -153,10 +177,24 @@ impl Store {
                 } else {
                     "SELECT pg_try_advisory_lock($1) AS locked"
                 };
+                // `migrate` waits for a running sync however long it runs.
+                if wait {
+                    c.batch_execute("SET lock_timeout = 0; SET statement_timeout = 0")
+                        .context("taking the run lock")?;
+                }
                 let got = diesel::sql_query(sql)
                     .bind::<BigInt, _>(RUN_LOCK_KEY)
                     .get_result::<Locked>(c)
                     .context("taking the run lock")?;
+                if wait {
+                    let waits = self.url.waits();
+                    c.batch_execute(&format!(
+                        "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'",
+                        waits.lock.as_millis(),
+                        waits.statement.as_millis()
+                    ))
+                    .context("taking the run lock")?;
+                }
                 if !got.locked {
                     return Err(held().into());
                 }
@@ -190,6 +228,31 @@ impl Store {
         }
         self.locked = true;
         Ok(())
+    }
+
+    /// Takes the run lock, waiting for another run to release it up to `up_to` (`sync --wait-lock`); then, or
+    /// after SIGTERM or SIGINT, fails as `lock` does.
+    pub fn lock_waiting(&mut self, up_to: std::time::Duration) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let mut said = false;
+        loop {
+            match self.lock(false) {
+                Err(e)
+                    if matches!(e.downcast_ref::<Failure>(), Some(Failure::LockHeld(_)))
+                        && started.elapsed() < up_to
+                        && crate::stop::requested().is_none() =>
+                {
+                    if !said {
+                        let up_to = humantime::format_duration(up_to).to_string();
+                        tracing::info!(database = %self.name, %up_to, "another run holds the run lock: waiting for it");
+                        said = true;
+                    }
+                    let left = up_to.saturating_sub(started.elapsed());
+                    std::thread::sleep(left.min(std::time::Duration::from_millis(250)));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Releases the run lock now (it is released when the store is dropped too, but PostgreSQL frees a
@@ -376,4 +439,16 @@ pub struct RunFacts {
     pub watermark: Option<(String, String)>,
     /// When the last successful full sync of the latest day synced in full started.
     pub last_full_sync: Option<NaiveDateTime>,
+}
+
+/// A PostgreSQL URL with libpq's `connect_timeout` (seconds, at least 2) unless it names one.
+fn with_connect_timeout(url: &str, timeout: std::time::Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!(
+        "{url}{separator}connect_timeout={}",
+        timeout.as_secs().max(2)
+    )
 }

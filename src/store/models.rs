@@ -293,3 +293,31 @@ pub struct EventStateRow {
     pub implicit_login: bool,
     pub last_event_at: NaiveDateTime,
 }
+
+/// A system's last run, for the metrics (`crate::metrics`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub system: String,
+    pub status: String,
+    pub started_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+    /// Read, inserted, updated, deleted, unchanged, rejected.
+    pub counts: [i64; 6],
+    /// When its last successful run finished.
+    pub last_success: Option<NaiveDateTime>,
+}
+
+impl RunSummary {
+    pub fn rows(&self) -> impl Iterator<Item = (&'static str, i64)> + '_ {
+        [
+            "read",
+            "inserted",
+            "updated",
+            "deleted",
+            "unchanged",
+            "rejected",
+        ]
+        .into_iter()
+        .zip(self.counts)
+    }
+}

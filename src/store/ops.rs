@@ -119,6 +119,9 @@ pub trait WfmOps {
         rows: &[EventStateRow],
         replace_all: bool,
     ) -> QueryResult<usize>;
+    /// Each system's last run and last success, in the order of the systems' names (systems never run are
+    /// left out).
+    fn run_summaries(&mut self) -> QueryResult<Vec<RunSummary>>;
     /// How many agent IDs of the system have no employee.
     fn count_unmapped(&mut self, system_id: i64) -> QueryResult<i64>;
 }

@@ -293,6 +293,60 @@ macro_rules! shared_ops {
             Ok(n)
         }
 
+        fn run_summaries(&mut self) -> QueryResult<Vec<RunSummary>> {
+            use external_systems::dsl as x;
+            use import_runs::dsl as r;
+            let systems: Vec<(i64, String)> = x::external_systems
+                .select((x::id, x::name))
+                .order(x::name)
+                .load(self)?;
+            let mut out = Vec::new();
+            for (id, name) in systems {
+                let runs = r::import_runs.filter(r::external_system_id.eq(id));
+                let last: Option<(String, NaiveDateTime, Option<NaiveDateTime>, [i64; 6])> = runs
+                    .order(r::id.desc())
+                    .select((
+                        r::status,
+                        r::started_at,
+                        r::finished_at,
+                        (
+                            r::rows_read,
+                            r::sessions_inserted,
+                            r::sessions_updated,
+                            r::sessions_deleted,
+                            r::sessions_unchanged,
+                            r::rows_rejected,
+                        ),
+                    ))
+                    .first::<(
+                        String,
+                        NaiveDateTime,
+                        Option<NaiveDateTime>,
+                        (i64, i64, i64, i64, i64, i64),
+                    )>(self)
+                    .optional()?
+                    .map(|(status, started, finished, c)| {
+                        (status, started, finished, [c.0, c.1, c.2, c.3, c.4, c.5])
+                    });
+                let Some((status, started_at, finished_at, counts)) = last else {
+                    continue;
+                };
+                let last_success: Option<NaiveDateTime> = runs
+                    .filter(r::status.eq(RunStatus::Succeeded))
+                    .select(diesel::dsl::max(r::finished_at))
+                    .first(self)?;
+                out.push(RunSummary {
+                    system: name,
+                    status,
+                    started_at,
+                    finished_at,
+                    counts,
+                    last_success,
+                });
+            }
+            Ok(out)
+        }
+
         fn count_unmapped(&mut self, system_id: i64) -> QueryResult<i64> {
             use external_agent_ids::dsl as a;
             a::external_agent_ids

@@ -47,6 +47,16 @@ pub fn sync(
     system: &ExternalSystemConfig,
     target: Target,
 ) -> anyhow::Result<RunReport> {
+    let waits = store.waits();
+    recorded_sync(store, system, target).map_err(|e| crate::error::explain_wait(e, waits))
+}
+
+/// `sync`: the run, and its row.
+fn recorded_sync(
+    store: &mut Store,
+    system: &ExternalSystemConfig,
+    target: Target,
+) -> anyhow::Result<RunReport> {
     let started_at = now();
     let window = Window::new(
         system.time_zone,
@@ -71,39 +81,49 @@ pub fn sync(
         facts.last_full_sync,
         started_at,
     );
+    let start_run = |store: &mut Store, window: &Window| {
+        store
+            .start_run(&NewImportRun {
+                external_system_id: facts.system_id,
+                first_day: window.days.first,
+                last_day: window.days.last,
+                window_start: window.utc.start,
+                window_end: window.utc.end,
+                started_at,
+                status: RunStatus::Running,
+                host: hostname(),
+                pid: i64::from(std::process::id()),
+                mode,
+            })
+            .with_context(recording)
+    };
     // A full sync reaches back to the oldest session stored open before its lookback, so that the first
-    // sync whose window holds its end closes it.
-    let window = match mode {
-        Mode::Full => match store
-            .oldest_open_before(facts.system_id, window.utc.lookback_start)
-            .with_context(recording)?
-        {
-            Some(t) => {
-                window.reaching_back_to(system.time_zone, t.max(window.utc.start - REACH_BACK))
+    // sync whose window holds its end closes it. (Its first read of agent_sessions: one that fails, a lock
+    // wait that runs out, is recorded as a failed run of the plain window.)
+    let waits = store.waits();
+    let reach_back = match mode {
+        Mode::Full => store.oldest_open_before(facts.system_id, window.utc.lookback_start),
+        Mode::Changes => Ok(None),
+    };
+    let window = match reach_back {
+        Ok(Some(t)) => {
+            window.reaching_back_to(system.time_zone, t.max(window.utc.start - REACH_BACK))
+        }
+        Ok(None) => window,
+        Err(e) => {
+            let e = crate::error::explain_wait(e.context(recording()), waits);
+            if let Ok(run_id) = start_run(store, &window) {
+                store.record_failure(run_id, now(), &e);
             }
-            None => window,
-        },
-        Mode::Changes => window,
+            return Err(e);
+        }
     };
     // An events query reads ahead too, so that a session open at the window's end gets the end it has.
     let window = match system.shape {
         source::Shape::Events => window.reading_ahead(system.time_zone),
         source::Shape::Sessions => window,
     };
-    let run_id = store
-        .start_run(&NewImportRun {
-            external_system_id: facts.system_id,
-            first_day: window.days.first,
-            last_day: window.days.last,
-            window_start: window.utc.start,
-            window_end: window.utc.end,
-            started_at,
-            status: RunStatus::Running,
-            host: hostname(),
-            pid: i64::from(std::process::id()),
-            mode,
-        })
-        .with_context(recording)?;
+    let run_id = start_run(store, &window)?;
     let result = stored_watermark.and_then(|watermark| {
         let plan = Plan {
             system,
@@ -115,7 +135,9 @@ pub fn sync(
         };
         run_plan(store, &plan)
     });
-    result.inspect_err(|e| store.record_failure(run_id, now(), e))
+    result
+        .map_err(|e| crate::error::explain_wait(e, waits))
+        .inspect_err(|e| store.record_failure(run_id, now(), e))
 }
 
 /// `sync`, and after a full sync of today on an incremental system, a full sync of every earlier day a

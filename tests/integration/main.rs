@@ -2,6 +2,7 @@
 //! SQLite, PostgreSQL and MariaDB ODBC drivers. Each test says Given / When / Then.
 
 mod bad_bytes;
+mod check;
 mod cli;
 mod common;
 mod dst_orders;
@@ -9,11 +10,13 @@ mod events;
 mod events_changes;
 mod events_orders;
 mod fast_paths;
+mod metrics;
 mod read_only;
 mod repeated_hour;
 mod schema_rules;
 mod signals;
 mod vendors;
+mod waits;
 
 use acdsync::config::WindowParameters;
 use common::*;
