@@ -33,35 +33,10 @@ RUN cargo build --release --locked
 # ---- runtime ----------------------------------------------------------------------------
 FROM debian:bookworm-slim
 
-# Shared libraries of the binary, plus unixODBC with the PostgreSQL, MariaDB and SQLite
-# ODBC drivers for the ACD source, CA certificates for TLS, and tzdata for time zones.
-# Debian registers psqlODBC with CommLog=1, which makes every process write a
-# /tmp/psqlodbc_*.log (SQL text included): set CommLog=0 and Debug=0 in the [PostgreSQL*]
-# sections. The sed keeps the current section header in the hold space so that only keys
-# of PostgreSQL sections change (same edit as scripts/setup-debian.sh); the last lines fail
-# the build if the edit did not take.
-RUN set -eux; \
-    apt-get update; \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libpq5 libsqlite3-0 unixodbc odbc-postgresql odbc-mariadb libsqliteodbc \
-        ca-certificates tzdata; \
-    rm -rf /var/lib/apt/lists/*; \
-    sed -E -i \
-        -e '/^[[:space:]]*\[/h' \
-        -e '/^[[:space:]]*(CommLog|Debug)[[:space:]]*=/{x;/^[[:space:]]*\[PostgreSQL/{x;s/^([[:space:]]*[A-Za-z]+)[[:space:]]*=.*/\1=0/;b};x}' \
-        /etc/odbcinst.ini; \
-    for d in 'PostgreSQL ANSI' 'PostgreSQL Unicode'; do \
-        odbcinst -q -d -n "$d" | grep -qx 'CommLog=0'; \
-        odbcinst -q -d -n "$d" | grep -qx 'Debug=0'; \
-    done; \
-    odbcinst -q -d -n 'MariaDB Unicode' >/dev/null; \
-    odbcinst -q -d -n 'SQLite3' >/dev/null
-
-# Unprivileged user with a fixed uid, owning /app (e.g. for a SQLite WFM database file).
-RUN set -eux; \
-    useradd --system --uid 10001 --user-group --home-dir /app --no-create-home \
-        --shell /usr/sbin/nologin acdsync; \
-    install -d -o acdsync -g acdsync -m 0755 /app
+# The runtime steps (packages, psqlODBC's logging turned off in odbcinst.ini and checked, the unprivileged user
+# 10001 owning /app) are in scripts/container-runtime.sh, which the tests run too.
+COPY scripts/container-runtime.sh /tmp/container-runtime.sh
+RUN set -eux; sh /tmp/container-runtime.sh all; rm /tmp/container-runtime.sh
 
 WORKDIR /app
 COPY --from=build /src/target/release/acdsync /usr/local/bin/acdsync

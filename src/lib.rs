@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod metrics;
 pub mod report;
+pub mod retry;
 pub mod secrets;
 pub mod sessions;
 pub mod source;

@@ -49,6 +49,9 @@ struct WfmSection {
     statement_timeout: Option<String>,
     /// How long to wait for a connection (default 15s).
     connect_timeout: Option<String>,
+    /// Tries to connect when the server cannot be reached (default 3), the delay between them doubling.
+    connect_retries: Option<u32>,
+    connect_retry_delay: Option<String>,
 }
 
 /// The whole configuration, checked.
@@ -214,6 +217,11 @@ impl WfmSection {
                     })?;
             }
         }
+        waits.retry = retry_settings(
+            self.connect_retries,
+            self.connect_retry_delay.as_deref(),
+            &at("[wfm]"),
+        )?;
         DatabaseUrl::new(url)
             .map(|u| u.with_waits(waits))
             .map_err(|e| Failure::Config(format!("{from}: {e}")))
@@ -243,6 +251,34 @@ impl Config {
         let file: WfmOnlyFile = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
         file.wfm.resolve(env_url, path)
     }
+}
+
+/// `connect_retries` (1-100) and `connect_retry_delay` of a section, checked; the defaults where not set.
+pub(crate) fn retry_settings(
+    attempts: Option<u32>,
+    delay: Option<&str>,
+    at: &str,
+) -> Result<crate::retry::Retry, Failure> {
+    let mut retry = crate::retry::Retry::default();
+    if let Some(n) = attempts {
+        if !(1..=100).contains(&n) {
+            return Err(Failure::Config(format!(
+                "{at} connect_retries = {n}: write a number of tries from 1 (no retry) to 100"
+            )));
+        }
+        retry.attempts = n;
+    }
+    if let Some(d) = delay {
+        retry.delay = humantime::parse_duration(d.trim())
+            .ok()
+            .filter(|d| d.as_secs() <= 3600)
+            .ok_or_else(|| {
+                Failure::Config(format!(
+                    "{at} connect_retry_delay {d:?}: write a duration up to 1h, e.g. \"1s\""
+                ))
+            })?;
+    }
+    Ok(retry)
 }
 
 /// A TOML error as its place (line, column) and what is wrong, without the line itself, which may hold a

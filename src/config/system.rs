@@ -31,6 +31,8 @@ pub(super) struct SystemSection {
     #[serde(default = "default_max_text_bytes")]
     max_text_bytes: usize,
     query_timeout_seconds: Option<usize>,
+    connect_retries: Option<u32>,
+    connect_retry_delay: Option<String>,
     incremental: Option<IncrementalSection>,
 }
 
@@ -98,6 +100,8 @@ pub struct ExternalSystemConfig {
     pub batch_rows: usize,
     pub max_text_bytes: usize,
     pub query_timeout_seconds: Option<usize>,
+    /// Connecting to the source again when it cannot be reached.
+    pub retry: crate::retry::Retry,
     pub incremental: Option<IncrementalConfig>,
 }
 
@@ -127,6 +131,8 @@ impl ExternalSystemConfig {
             batch_rows: default_batch_rows(),
             max_text_bytes: default_max_text_bytes(),
             query_timeout_seconds: None,
+            connect_retries: None,
+            connect_retry_delay: None,
             incremental: None,
         };
         check_system(section, Some(query), Path::new("."))
@@ -159,6 +165,7 @@ impl ExternalSystemConfig {
             query_timeout_seconds: self.query_timeout_seconds,
             change_key: self.incremental.is_some(),
             shape: self.shape,
+            retry: self.retry,
         })
     }
 
@@ -263,6 +270,11 @@ pub(super) fn check_system(
             "incremental.watermark: an events system reads its changes by its sequence column: set watermark = \"integer\" (see docs/incremental.md)",
         )));
     }
+    let retry = super::retry_settings(
+        s.connect_retries,
+        s.connect_retry_delay.as_deref(),
+        &at("connect_retries"),
+    )?;
     let incremental = match s.incremental {
         None => None,
         Some(i) => {
@@ -293,6 +305,7 @@ pub(super) fn check_system(
         batch_rows: s.batch_rows,
         max_text_bytes: s.max_text_bytes,
         query_timeout_seconds: s.query_timeout_seconds,
+        retry,
         incremental,
     })
 }

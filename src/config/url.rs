@@ -22,6 +22,8 @@ pub struct Waits {
     pub lock: std::time::Duration,
     pub statement: std::time::Duration,
     pub connect: std::time::Duration,
+    /// Connecting again when the server cannot be reached (`connect_retries`, `connect_retry_delay`).
+    pub retry: crate::retry::Retry,
 }
 
 impl Default for Waits {
@@ -30,6 +32,7 @@ impl Default for Waits {
             lock: std::time::Duration::from_secs(30),
             statement: std::time::Duration::from_secs(15 * 60),
             connect: std::time::Duration::from_secs(15),
+            retry: crate::retry::Retry::default(),
         }
     }
 }

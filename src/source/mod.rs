@@ -59,6 +59,8 @@ pub struct Spec<'a> {
     /// Whether the queries return a 5th column, the change key (incremental systems).
     pub change_key: bool,
     pub shape: Shape,
+    /// Connecting again when the source cannot be reached.
+    pub retry: crate::retry::Retry,
 }
 
 /// What to read.
@@ -174,13 +176,22 @@ pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
     let env = odbc_api::environment().map_err(|e| {
         Failure::Unavailable(format!("cannot set up ODBC (is unixODBC installed?): {e}"))
     })?;
-    let conn = env
-        .connect_with_connection_string(&spec.connection_string, ConnectionOptions::default())
-        .map_err(|e| {
-            Failure::Unavailable(format!(
-                "system {system:?}: cannot connect to its ODBC source: {e}"
-            ))
-        })?;
+    let conn = crate::retry::connecting(
+        &format!("the source of system {system:?}"),
+        spec.retry,
+        || {
+            env.connect_with_connection_string(
+                &spec.connection_string,
+                ConnectionOptions::default(),
+            )
+        },
+        crate::retry::odbc_unreachable,
+    )
+    .map_err(|e| {
+        Failure::Unavailable(format!(
+            "system {system:?}: cannot connect to its ODBC source: {e}"
+        ))
+    })?;
     read_only(&conn, system)?;
     tracing::debug!(system, sql_file = %sql_file, parameters = params.len(), "running source query");
     let mut cursor = conn

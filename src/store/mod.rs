@@ -77,14 +77,19 @@ impl Store {
         match url.backend()? {
             Backend::Postgres => {
                 let waits = url.waits();
-                let mut conn =
-                    PgConnection::establish(&with_connect_timeout(url.expose(), waits.connect))
-                        .map_err(|e| {
-                            Failure::Unavailable(format!(
-                                "cannot connect to the WFM database {name}: {}",
-                                e.to_string().trim()
-                            ))
-                        })?;
+                let target = with_connect_timeout(url.expose(), waits.connect);
+                let mut conn = crate::retry::connecting(
+                    "the WFM database",
+                    waits.retry,
+                    || PgConnection::establish(&target),
+                    |e| crate::retry::postgres_unreachable(&e.to_string()),
+                )
+                .map_err(|e| {
+                    Failure::Unavailable(format!(
+                        "cannot connect to the WFM database {name}: {}",
+                        e.to_string().trim()
+                    ))
+                })?;
                 // Timestamps are bound as UTC values (schema.rs); application_name shows in pg_stat_activity.
                 conn.batch_execute("SET TIME ZONE 'UTC'; SET application_name = 'acdsync'")
                     .map_err(|e| Failure::Unavailable(format!("WFM database {name}: {e}")))?;

@@ -5,6 +5,7 @@ mod bad_bytes;
 mod check;
 mod cli;
 mod common;
+mod deploy;
 mod dst_orders;
 mod events;
 mod events_changes;

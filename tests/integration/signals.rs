@@ -36,8 +36,9 @@ fn sync_command(cfg: &std::path::Path, connection: &str) -> Command {
     c
 }
 
-on_both_stores!(sigterm_at_any_moment_stops_a_sync_cleanly, |kind| {
-    // Given 40,000 sessions of a day in a PostgreSQL source, and a store that synced them once (the clean run)
+/// 40,000 sessions of a day in a PostgreSQL source, a store (migrated, config in the folder returned) that
+/// synced them once, and how long that clean run took.
+fn synced_once(kind: StoreKind) -> (Source, TestStore, tempfile::TempDir, Duration) {
     let source = Source::new(SourceKind::Postgres);
     source.execute(
         "INSERT INTO acd_agent_states (agent_id, activity_code, started_at, ended_at) \
@@ -68,6 +69,14 @@ on_both_stores!(sigterm_at_any_moment_stops_a_sync_cleanly, |kind| {
         String::from_utf8_lossy(&clean.stderr)
     );
     let takes = started.elapsed();
+    assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 40_000);
+    (source, store, dir, takes)
+}
+
+on_both_stores!(sigterm_at_any_moment_stops_a_sync_cleanly, |kind| {
+    // Given 40,000 sessions of a day in a PostgreSQL source, and a store that synced them once (the clean run)
+    let (source, store, dir, takes) = synced_once(kind);
+    let cfg = dir.path().join("acdsync.toml");
     let want = store.view();
     assert_eq!(want.len(), 40_000);
 
@@ -106,6 +115,18 @@ on_both_stores!(sigterm_at_any_moment_stops_a_sync_cleanly, |kind| {
             ))
         };
         match status.code() {
+            // (Signalled before its run started, the system is not synced and has no run row.)
+            Some(143) if store.count("SELECT COUNT(*) FROM import_runs") == runs_before => {
+                assert!(
+                    stderr.contains("not synced: interrupted by SIGTERM"),
+                    "{what}"
+                );
+                assert_eq!(
+                    store.count("SELECT COUNT(*) FROM agent_sessions"),
+                    0,
+                    "{what}"
+                );
+            }
             Some(143) => {
                 interrupted += 1;
                 assert_eq!(last("interrupted"), 1, "{what}");
@@ -119,10 +140,6 @@ on_both_stores!(sigterm_at_any_moment_stops_a_sync_cleanly, |kind| {
             Some(0) => assert_eq!(last("succeeded"), 1, "{what}"),
             other => panic!("exit {other:?}: {what}"),
         }
-        assert!(
-            store.count("SELECT COUNT(*) FROM import_runs") > runs_before,
-            "{what}"
-        );
         assert_eq!(
             store.count("SELECT COUNT(*) FROM import_runs WHERE status = 'running'"),
             0
@@ -145,6 +162,70 @@ on_both_stores!(sigterm_at_any_moment_stops_a_sync_cleanly, |kind| {
         "no SIGTERM landed inside a run in {cases} cases"
     );
 });
+
+on_both_stores!(
+    sigkill_at_any_moment_leaves_a_store_the_next_run_makes_clean,
+    |kind| {
+        // Given 40,000 sessions of a day in a PostgreSQL source, and a store that synced them once (the clean run)
+        let (source, store, dir, takes) = synced_once(kind);
+        let cfg = dir.path().join("acdsync.toml");
+        let want = store.view();
+        let cases: u64 = std::env::var("ACDSYNC_SIGKILL_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50);
+        let mut rng = Lcg(11 + kind as u64);
+        let mut killed_inside = 0;
+        for case in 0..cases {
+            // When the store is emptied (or a tenth of its sessions changed in the source) and a sync is killed
+            // (SIGKILL: no handler, no rollback by acdsync) at a random moment of its run
+            let change = case % 2 == 1;
+            if change {
+                source.execute("UPDATE acd_agent_states SET ended_at = ended_at + interval '1 second' WHERE length(agent_id) % 10 = 3");
+            } else {
+                store.execute("DELETE FROM agent_sessions").unwrap();
+            }
+            let mut child = sync_command(&cfg, &source.connection_string)
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(
+                rng.below(takes.as_millis() as u64 + 1),
+            ));
+            if child.try_wait().unwrap().is_none() {
+                killed_inside += 1;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+
+            // Then the next sync succeeds (the killed run, if it was under way, marked abandoned; PostgreSQL frees
+            // a killed session's lock once it notices, so it waits for the lock a little), and the store is the
+            // one a clean run makes of the source
+            let next = sync_command(&cfg, &source.connection_string)
+                .args(["--wait-lock", "10s"])
+                .output()
+                .unwrap();
+            let what = format!("case {case}: {}", String::from_utf8_lossy(&next.stderr));
+            assert_eq!(next.status.code(), Some(0), "{what}");
+            assert_eq!(
+                store.count("SELECT COUNT(*) FROM import_runs WHERE status = 'running'"),
+                0,
+                "{what}"
+            );
+            if change {
+                source.execute("UPDATE acd_agent_states SET ended_at = ended_at - interval '1 second' WHERE length(agent_id) % 10 = 3");
+                let back = sync_command(&cfg, &source.connection_string)
+                    .output()
+                    .unwrap();
+                assert_eq!(back.status.code(), Some(0), "{what}");
+            }
+            assert_eq!(store.view(), want, "{what}");
+        }
+        assert!(
+            killed_inside > cases / 4,
+            "only {killed_inside} of {cases} kills landed inside a run"
+        );
+    }
+);
 
 #[test]
 fn a_sync_whose_source_fails_early_exits_with_its_code_never_a_signal() {

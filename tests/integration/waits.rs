@@ -1,7 +1,7 @@
 //! Bounded waits (issue 14): a DBA's lock on agent_sessions, or another program writing the SQLite file,
 //! makes a sync fail after [wfm] lock_timeout with exit 75 and a message naming what it waited for (and, on
 //! PostgreSQL, a failed run row saying so), instead of waiting for ever; `sync --wait-lock` waits for another
-//! run's lock instead of exiting 75 at once.
+//! run's lock instead of exiting 75 at once; a server that cannot be reached is tried again, with backoff.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -154,4 +154,84 @@ fn wait_lock_waits_for_the_other_run_then_syncs() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("waiting for it"), "{stderr}");
     assert_eq!(store.count("SELECT COUNT(*) FROM agent_sessions"), 1);
+}
+
+#[test]
+fn connecting_is_tried_again_when_the_server_cannot_be_reached_and_not_otherwise() {
+    // Given a source whose server refuses connections (nothing listens on port 1), one whose driver does not
+    // exist, and a WFM database on a port where nothing listens either
+    let store = TestStore::new(StoreKind::Sqlite);
+    migrate(&store);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        acdsync::demo::GENERIC_SESSIONS_SQL,
+    )
+    .unwrap();
+    let cfg = dir.path().join("acdsync.toml");
+    let system = |name: &str, env: &str| {
+        format!("[[system]]\nname = \"{name}\"\ntime_zone = \"UTC\"\nsql_file = \"q.sql\"\nconnection_string_env = \"{env}\"\nconnect_retries = 3\nconnect_retry_delay = \"100ms\"\n")
+    };
+    std::fs::write(
+        &cfg,
+        format!(
+            "[wfm]\ndatabase_url = \"{}\"\n{}{}",
+            store.url,
+            system("down", "ACDSYNC_T_DOWN"),
+            system("nodriver", "ACDSYNC_T_NODRIVER")
+        ),
+    )
+    .unwrap();
+    let run = |extra_env: &[(&str, &str)], args: &[&str]| {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("acdsync"));
+        c.env_remove("ACDSYNC_DATABASE_URL")
+            .env(
+                "ACDSYNC_T_DOWN",
+                "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=1;Database=x;Uid=x;",
+            )
+            .env("ACDSYNC_T_NODRIVER", "Driver={No Such Driver}")
+            .arg("--config")
+            .arg(&cfg)
+            .args(args);
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+
+    // When both systems sync
+    let out = run(&[], &["sync", "--date", "2026-01-15"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+
+    // Then the refused source is tried 3 times (2 retries logged), the missing driver once, and each fails
+    // its own system (exit 69)
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    let retries = |server: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.contains("could not connect; trying again") && l.contains(server))
+            .count()
+    };
+    assert_eq!(retries("the source of system \\\"down\\\""), 2, "{stderr}");
+    assert_eq!(retries("nodriver"), 0, "{stderr}");
+    assert_eq!(
+        store.count("SELECT COUNT(*) FROM import_runs WHERE status = 'failed'"),
+        2
+    );
+
+    // And a WFM database nobody answers for is tried 3 times too (the default), then exit 69
+    let out = run(
+        &[(
+            "ACDSYNC_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/nowhere",
+        )],
+        &["sync", "--date", "2026-01-15"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    let store_retries = stderr
+        .lines()
+        .filter(|l| l.contains("could not connect; trying again") && l.contains("WFM database"))
+        .count();
+    assert_eq!(store_retries, 2, "{stderr}");
 }
