@@ -13,6 +13,7 @@ packages=(
   pkg-config gcc libc6-dev libpq-dev libsqlite3-dev sqlite3
   unixodbc unixodbc-dev odbc-postgresql odbc-mariadb libsqliteodbc
   postgresql-client mariadb-client ca-certificates curl
+  strace
 )
 
 say() { printf 'setup-debian: %s\n' "$*"; }

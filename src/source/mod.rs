@@ -173,6 +173,7 @@ pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
     };
     let sql_file = query.path().display().to_string();
     let system = spec.system;
+    sqlite_file_exists(system, &spec.connection_string)?;
     let env = odbc_api::environment().map_err(|e| {
         Failure::Unavailable(format!("cannot set up ODBC (is unixODBC installed?): {e}"))
     })?;
@@ -256,6 +257,38 @@ pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
         text_bytes: text,
         waited: std::time::Duration::ZERO,
     })
+}
+
+/// The SQLite ODBC driver creates the file `Database=` names when it does not exist, and the query then
+/// fails with "no such table": a path that names no file (a typo, a relative path from another working
+/// directory) is refused before connecting, naming the file. Other drivers are left alone.
+fn sqlite_file_exists(system: &str, connection_string: &str) -> Result<(), Failure> {
+    let value = |key: &str| {
+        connection_string.split(';').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            k.trim().eq_ignore_ascii_case(key).then(|| {
+                v.trim()
+                    .trim_start_matches('{')
+                    .trim_end_matches('}')
+                    .to_owned()
+            })
+        })
+    };
+    let sqlite = value("Driver").is_some_and(|d| d.to_ascii_lowercase().contains("sqlite"));
+    let Some(database) = value("Database").filter(|d| sqlite && !d.is_empty() && d != ":memory:")
+    else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(&database);
+    if path.exists() {
+        return Ok(());
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    Err(Failure::Config(format!(
+        "system {system:?}: its SQLite source file {} does not exist (Database= of its connection string; a relative path is relative to the working directory {}); the SQLite ODBC driver would create it empty",
+        cwd.join(path).display(),
+        cwd.display()
+    )))
 }
 
 /// Puts the connection in read-only mode where acdsync knows how (see `read_only.rs`).

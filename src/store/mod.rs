@@ -344,8 +344,8 @@ impl Store {
         work: impl FnOnce(&mut (dyn WfmOps + Send)) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
         match &mut self.conn {
-            Wfm::Postgres(c) => c.transaction(|c| work(c)),
-            Wfm::Sqlite(c, _) => c.immediate_transaction(|c| work(c)),
+            Wfm::Postgres(c) => in_transaction(c, "BEGIN", |c| work(c)),
+            Wfm::Sqlite(c, _) => in_transaction(c, "BEGIN IMMEDIATE", |c| work(c)),
         }
     }
 
@@ -456,4 +456,34 @@ fn with_connect_timeout(url: &str, timeout: std::time::Duration) -> String {
         "{url}{separator}connect_timeout={}",
         timeout.as_secs().max(2)
     )
+}
+
+/// `work` in a transaction begun with `begin`. Unlike Diesel's `transaction`, a rollback that fails after
+/// `work` failed does not replace `work`'s error: SQLite rolls a transaction back by itself on a full disk or
+/// an I/O error, and the error that says so ("database or disk is full") is the one to report, not "cannot
+/// rollback - no transaction is active".
+fn in_transaction<C, R>(
+    c: &mut C,
+    begin: &str,
+    work: impl FnOnce(&mut C) -> anyhow::Result<R>,
+) -> anyhow::Result<R>
+where
+    C: diesel::Connection<TransactionManager = diesel::connection::AnsiTransactionManager>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    AnsiTransactionManager::begin_transaction_sql(c, begin)
+        .context("beginning the run's transaction")?;
+    match work(c) {
+        Ok(r) => {
+            AnsiTransactionManager::commit_transaction(c)
+                .context("committing the run's transaction")?;
+            Ok(r)
+        }
+        Err(e) => {
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(c) {
+                tracing::debug!(error = %rollback, "the rollback after a failure failed (the database had rolled back already)");
+            }
+            Err(e)
+        }
+    }
 }

@@ -639,3 +639,99 @@ fn a_password_in_a_broken_config_or_url_is_in_no_output() {
         }
     }
 }
+
+/// A sweep of failure modes that carry a password, beyond configuration mistakes: unreachable servers (with
+/// retries logged), a driver that does not exist, a server that refuses, `check`, connection strings in every
+/// written form; each through text and JSON logs, and the runs table where a run was recorded. With the nine
+/// of `a_password_in_a_broken_config_or_url_is_in_no_output`, 27 modes.
+#[test]
+fn a_password_is_in_no_output_in_any_failure_mode() {
+    let canary = "Canary-Pw-9z";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        acdsync::demo::GENERIC_SESSIONS_SQL,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("odbc.txt"),
+        format!("Driver={{No Such Driver}};Pwd={canary};\n"),
+    )
+    .unwrap();
+    let store = TestStore::new(StoreKind::Sqlite);
+    acdsync::store::Store::open(&store.database_url(), acdsync::store::Create::IfMissing)
+        .unwrap()
+        .migrate()
+        .unwrap();
+    let wfm = format!(
+        "[wfm]\ndatabase_url = \"{}\"\nconnect_retries = 2\nconnect_retry_delay = \"10ms\"\n",
+        store.url
+    );
+    let system = |connection: &str| {
+        format!("[[system]]\nname = \"p\"\ntime_zone = \"UTC\"\nsql_file = \"q.sql\"\n{connection}\nconnect_retries = 2\nconnect_retry_delay = \"10ms\"\n")
+    };
+    let pg_down = format!(
+        "Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port=1;Database=x;Uid=u;Pwd={canary};"
+    );
+    let maria =
+        format!("Driver={{MariaDB Unicode}};Server=127.0.0.1;Port=3306;Uid=root;Pwd={canary};");
+    // (name, config text, ACDSYNC_DATABASE_URL, command)
+    let sync = &["sync", "--date", "2026-01-15"][..];
+    let check = &["check"][..];
+    let cases: Vec<(&str, String, Option<String>, &[&str])> = vec![
+        ("a source that refuses connections (retried)", format!("{wfm}{}", system(&format!("connection_string = \"{pg_down}\""))), None, sync),
+        ("a source driver that does not exist", format!("{wfm}{}", system(&format!("connection_string = \"Driver={{Nope}};Pwd={canary};\""))), None, sync),
+        ("a braced password", format!("{wfm}{}", system(&format!("connection_string = \"Driver={{Nope}};PWD={{{canary};x}};\""))), None, sync),
+        ("Password= instead of Pwd=", format!("{wfm}{}", system(&format!("connection_string = \"Driver={{Nope}};Password={canary};\""))), None, sync),
+        ("a connection string file", format!("{wfm}{}", system("connection_string_file = \"odbc.txt\"")), None, sync),
+        ("MariaDB refusing a wrong password", format!("{wfm}{}", system(&format!("connection_string = \"{maria}\""))), None, sync),
+        ("check of a source that refuses", format!("{wfm}{}", system(&format!("connection_string = \"{pg_down}\""))), None, check),
+        ("check of a missing driver", format!("{wfm}{}", system(&format!("connection_string = \"Driver={{Nope}};Pwd={canary};\""))), None, check),
+        ("a WFM database that refuses (retried)", system("connection_string = \"x\""), Some(format!("postgres://u:{canary}@127.0.0.1:1/db")), sync),
+        ("a WFM password in the query string", system("connection_string = \"x\""), Some(format!("postgres://u@127.0.0.1:1/db?password={canary}")), sync),
+        ("a percent-encoded WFM password", system("connection_string = \"x\""), Some(format!("postgres://u:{}%40x@127.0.0.1:1/db", canary)), sync),
+        ("an unknown URL scheme", system("connection_string = \"x\""), Some(format!("mysql://u:{canary}@h/db")), sync),
+        ("a misspelt sqlite scheme", system("connection_string = \"x\""), Some(format!("sqlit://u:{canary}@h/db")), sync),
+        ("a WFM database that refuses, migrate", system("connection_string = \"x\""), Some(format!("postgres://u:{canary}@127.0.0.1:1/db")), &["migrate"]),
+        ("a missing SQL file beside an inline password", format!("{wfm}[[system]]\nname = \"p\"\ntime_zone = \"UTC\"\nsql_file = \"missing.sql\"\nconnection_string = \"Driver={{Nope}};Pwd={canary};\"\n"), None, sync),
+        ("a bad watermark kind beside an inline password", format!("{wfm}{}[system.incremental]\nsql_file = \"q.sql\"\nwatermark = \"sometimes\"\n", system(&format!("connection_string = \"Driver={{Nope}};Pwd={canary};\""))), None, sync),
+        ("an unknown system named with a password in the file", format!("{wfm}{}", system(&format!("connection_string = \"Driver={{Nope}};Pwd={canary};\""))), None, &["sync", "--system", "other"]),
+        ("a check of a WFM database that refuses", system("connection_string = \"x\""), Some(format!("postgres://u:{canary}@127.0.0.1:1/db")), check),
+    ];
+    assert!(cases.len() + 9 >= 25);
+    for (name, text, env_url, command) in cases {
+        let cfg = dir.path().join("acdsync.toml");
+        std::fs::write(&cfg, &text).unwrap();
+        for format in ["text", "json"] {
+            let mut c = acdsync();
+            c.arg("--config")
+                .arg(&cfg)
+                .args(["--log-format", format])
+                .args(command);
+            if let Some(u) = &env_url {
+                c.env("ACDSYNC_DATABASE_URL", u);
+            }
+            let out = c.output().unwrap();
+            let output = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                !out.status.success(),
+                "{name}, {format}: succeeded\n{output}"
+            );
+            assert!(
+                !output.contains(canary),
+                "{name}, {format}: the password leaked\n{output}"
+            );
+        }
+    }
+    assert_eq!(
+        store.count(&format!(
+            "SELECT COUNT(*) FROM import_runs WHERE error LIKE '%{canary}%'"
+        )),
+        0
+    );
+    assert!(store.count("SELECT COUNT(*) FROM import_runs WHERE status = 'failed'") >= 6);
+}

@@ -16,6 +16,7 @@ mod read_only;
 mod repeated_hour;
 mod schema_rules;
 mod signals;
+mod storage_messages;
 mod vendors;
 mod waits;
 

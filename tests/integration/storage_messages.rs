@@ -1,0 +1,127 @@
+//! Storage faults say what happened (issue 14): a full disk under an SQLite store is reported as a full disk
+//! (not as the failed rollback that follows it), leaves the file intact, and the next run converges; an
+//! SQLite source named by a path that does not exist is refused instead of being created empty.
+
+use std::process::Command;
+
+use acdsync::store::{Create, Store};
+
+use crate::common::*;
+
+fn config(dir: &std::path::Path, url: &str, connection: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("q.sql"), acdsync::demo::GENERIC_SESSIONS_SQL).unwrap();
+    let cfg = dir.join("acdsync.toml");
+    std::fs::write(
+        &cfg,
+        format!("[wfm]\ndatabase_url = \"{url}\"\n[[system]]\nname = \"s\"\ntime_zone = \"UTC\"\nsql_file = \"q.sql\"\nconnection_string = \"{connection}\"\nwindow_parameters = \"literal\"\n"),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn a_full_disk_under_the_sqlite_store_is_reported_as_such_and_the_next_run_converges() {
+    // Given 3,000 sessions in an SQLite source and an empty SQLite store
+    let source = Source::new(SourceKind::Sqlite);
+    source.execute(
+        "INSERT INTO acd_agent_states \
+         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2999) \
+         SELECT 'A' || (i % 100), NULL, datetime('2026-01-15 06:00:00', '+' || (i / 100 * 10) || ' minutes'), \
+                datetime('2026-01-15 06:00:00', '+' || (i / 100 * 10 + 10) || ' minutes') FROM n",
+    );
+    assert_eq!(source.rows(), 3000);
+    let store = TestStore::new(StoreKind::Sqlite);
+    Store::open(&store.database_url(), Create::IfMissing)
+        .unwrap()
+        .migrate()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &store.url, &source.connection_string);
+    let bin = assert_cmd::cargo::cargo_bin("acdsync");
+    let mut full_disks = 0;
+    for when in [1, 2, 4, 8, 16, 64] {
+        // When the disk is full from the store's `when`-th write on (strace makes pwrite64 fail with ENOSPC)
+        let out = Command::new("strace")
+            .args(["-f", "-o", "/dev/null", "-e", "trace=pwrite64", "-e"])
+            .arg(format!("inject=pwrite64:error=ENOSPC:when={when}+"))
+            .arg("--")
+            .arg(&bin)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["sync", "--date", "2026-01-15"])
+            .env_remove("ACDSYNC_DATABASE_URL")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+
+        // Then a failed run says the disk is full, never that a rollback failed
+        if !out.status.success() {
+            full_disks += 1;
+            assert!(
+                stderr.contains("database or disk is full") || stderr.contains("disk I/O error"),
+                "when={when}: {stderr}"
+            );
+            assert!(!stderr.contains("cannot rollback"), "when={when}: {stderr}");
+        }
+        // And the file is intact, and a run with room converges to all 3,000 sessions
+        assert_eq!(
+            store.count("SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"),
+            1
+        );
+        let next = Command::new(&bin)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["sync", "--date", "2026-01-15"])
+            .env_remove("ACDSYNC_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert!(
+            next.status.success(),
+            "when={when}: {}",
+            String::from_utf8_lossy(&next.stderr)
+        );
+        assert_eq!(
+            store.count("SELECT COUNT(*) FROM agent_sessions"),
+            3000,
+            "when={when}: {}",
+            String::from_utf8_lossy(&next.stdout)
+        );
+        store.execute("DELETE FROM agent_sessions").unwrap();
+    }
+    assert!(full_disks > 0, "no injected fault made a run fail");
+}
+
+#[test]
+fn an_sqlite_source_file_that_does_not_exist_is_refused_not_created() {
+    // Given a config whose SQLite source names a file that does not exist (a relative path, from another
+    // working directory)
+    let store = TestStore::new(StoreKind::Sqlite);
+    Store::open(&store.database_url(), Create::IfMissing)
+        .unwrap()
+        .migrate()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &store.url,
+        "Driver=SQLite3;Database=acd-typo.db;StepAPI=1",
+    );
+
+    // When a sync runs, Then it is refused as a configuration error naming the full path, and no file appears
+    let out = assert_cmd::Command::cargo_bin("acdsync")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("ACDSYNC_DATABASE_URL")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", "--date", "2026-01-15"])
+        .assert()
+        .code(78);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let full = dir.path().join("acd-typo.db");
+    assert!(
+        stderr.contains("does not exist") && stderr.contains(&full.display().to_string()),
+        "{stderr}"
+    );
+    assert!(!full.exists(), "the driver created an empty file");
+}
