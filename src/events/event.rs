@@ -47,6 +47,10 @@ impl<'a> Event<'a> {
                 ))),
             }
         };
+        if let Some(t) = raw.too_long {
+            let column = EVENT_COLUMNS.get(t.column).copied().unwrap_or("?");
+            return Err(unpaired(t.reason(column)));
+        }
         let agent = utf8(0)?.ok_or_else(|| unpaired("no agent id".into()))?;
         let at = match utf8(1)? {
             None => return Err(unpaired("no event_time".into())),

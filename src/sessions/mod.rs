@@ -52,6 +52,31 @@ pub struct RawRow<'a> {
     pub ended_at: Option<&'a [u8]>,
     /// The 5th column of an incremental system's queries (its change key), when there is one.
     pub change_key: Option<&'a [u8]>,
+    /// A value of the row longer than its fetch buffer (the value above is then cut).
+    pub too_long: Option<TooLong>,
+}
+
+/// A value longer than its fetch buffer: its column (0-based), its length as the driver reported it (`None`:
+/// not said), and the buffer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLong {
+    pub column: usize,
+    pub length: Option<usize>,
+    pub buffer: usize,
+}
+
+impl TooLong {
+    /// Why its row is not imported, naming `column`.
+    pub fn reason(&self, column: &str) -> String {
+        let length = self.length.map_or_else(
+            || "longer than".to_owned(),
+            |n| format!("{n} bytes, longer than"),
+        );
+        format!(
+            "{column} is {length} its fetch buffer of {} bytes: the row is not imported rather than cut (raise max_text_bytes for this system)",
+            self.buffer
+        )
+    }
 }
 
 impl RawRow<'_> {
@@ -191,6 +216,13 @@ pub fn validate_in<'a>(
     row: &RawRow<'a>,
     zone: &mut LocalZone,
 ) -> Result<SourceSession<'a>, Rejection> {
+    if let Some(t) = row.too_long {
+        let field = Field::ALL
+            .get(t.column)
+            .copied()
+            .unwrap_or(Field::ChangeKey);
+        return Err(Rejection::new(field, t.reason(field.name())));
+    }
     let agent_id = match row.agent_id {
         None => return Err(Rejection::new(Field::AgentId, "no agent id (NULL)")),
         Some(b) => text(Field::AgentId, b)?,
@@ -261,6 +293,7 @@ mod tests {
             started_at: s.map(str::as_bytes),
             ended_at: e.map(str::as_bytes),
             change_key: None,
+            too_long: None,
         }
     }
 
@@ -340,6 +373,7 @@ mod tests {
         }
         let bad_utf8 = RawRow {
             change_key: None,
+            too_long: None,
             agent_id: Some(b"\xff\xfe"),
             started_at: Some(b"2026-01-05 09:00:00"),
             ..Default::default()

@@ -8,18 +8,16 @@
 //! `open` connects and runs the query; the caller then pulls batches with `Rows::next_batch`, so that a
 //! source that cannot be reached or a query that fails never opens a WFM transaction.
 
+mod fetch;
 pub mod query;
 mod read_only;
 
 use anyhow::{anyhow, Context};
 use odbc_api::buffers::TextRowSet;
-use odbc_api::{
-    BlockCursor, ConcurrentBlockCursor, Connection, ConnectionOptions, Cursor, OwnedCursor,
-    ResultSetMetadata,
-};
+use odbc_api::{BlockCursor, Connection, ConnectionOptions, Cursor, ResultSetMetadata};
 
 use crate::error::Failure;
-use crate::sessions::{Field, RawRow};
+use crate::sessions::{RawRow, TooLong};
 use crate::window::Window;
 use query::{SourceQuery, Watermark, WindowParameters};
 
@@ -95,6 +93,8 @@ enum BatchRows<'a> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RawEvent<'a> {
     pub values: [Option<&'a [u8]>; 6],
+    /// A value of the event longer than its fetch buffer (that value is then cut).
+    pub too_long: Option<TooLong>,
 }
 
 impl<'a> Batch<'a> {
@@ -123,6 +123,7 @@ impl<'a> Batch<'a> {
                 started_at: rows.at(2, i),
                 ended_at: rows.at(3, i),
                 change_key: if self.change_key { rows.at(4, i) } else { None },
+                too_long: self.too_long(i),
             },
         }
     }
@@ -132,24 +133,39 @@ impl<'a> Batch<'a> {
         match self.rows {
             BatchRows::Fetched(rows) => RawEvent {
                 values: std::array::from_fn(|k| rows.at(k, i)),
+                too_long: self.too_long(i),
             },
         }
     }
-}
 
-type Fetcher = ConcurrentBlockCursor<OwnedCursor<Connection<'static>>, TextRowSet>;
+    /// The first value of row `i` longer than its buffer (the driver kept only the start of it).
+    fn too_long(&self, i: usize) -> Option<TooLong> {
+        let BatchRows::Fetched(rows) = self.rows;
+        (0..rows.num_cols()).find_map(|column| {
+            let buffer = rows.max_len(column);
+            let length = match rows.indicator_at(column, i) {
+                odbc_api::buffers::Indicator::Length(n) if n > buffer => Some(n),
+                odbc_api::buffers::Indicator::NoTotal => None,
+                _ => return None,
+            };
+            Some(TooLong {
+                column,
+                length,
+                buffer,
+            })
+        })
+    }
+}
 
 /// The result of a source query, read batch by batch (`next_batch`).
 pub struct Rows {
-    fetcher: Fetcher,
+    fetcher: fetch::Fetcher,
     current: TextRowSet,
     change_key: bool,
-    shape: Shape,
     /// Rows handed on so far.
     read: u64,
     system: String,
     sql_file: String,
-    text_bytes: usize,
     /// Time spent waiting for the driver (debug log).
     waited: std::time::Duration,
 }
@@ -247,14 +263,12 @@ pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
     let block: BlockCursor<_, _> = cursor.bind_buffer(first).with_context(at)?;
     Ok(Rows {
         // The driver fetches the next batch in its own thread while this one is merged.
-        fetcher: ConcurrentBlockCursor::from_block_cursor(block),
+        fetcher: fetch::Fetcher::new(block),
         current,
         change_key: spec.change_key,
-        shape: spec.shape,
         read: 0,
         system: system.to_owned(),
         sql_file,
-        text_bytes: text,
         waited: std::time::Duration::ZERO,
     })
 }
@@ -318,7 +332,7 @@ impl Rows {
         let wait_started = std::time::Instant::now();
         let fetched = fetcher.fetch_into(&mut self.current).map_err(|e| {
             let at = (self.system.as_str(), self.sql_file.as_str(), self.read);
-            fetch_error(at, self.shape, self.text_bytes, e)
+            fetch_error(at, e)
         })?;
         self.waited += wait_started.elapsed();
         if !fetched {
@@ -346,39 +360,6 @@ impl Rows {
 }
 
 /// A fetch that failed, named: `at` is the system, the SQL file and the rows read before.
-fn fetch_error(
-    (system, sql_file, read): (&str, &str, u64),
-    shape: Shape,
-    text_bytes: usize,
-    e: odbc_api::Error,
-) -> anyhow::Error {
-    {
-        match e {
-            odbc_api::Error::TooLargeValueForBuffer {
-                indicator,
-                buffer_index,
-            } => {
-                let (field, time) = match shape {
-                    Shape::Sessions => (
-                        Field::ALL
-                            .get(buffer_index)
-                            .map_or("change_key", |f| f.name()),
-                        buffer_index >= 2,
-                    ),
-                    Shape::Events => (
-                        EVENT_COLUMNS.get(buffer_index).copied().unwrap_or("?"),
-                        matches!(buffer_index, 1 | 5),
-                    ),
-                };
-                let size = if time { TIME_TEXT_BYTES } else { text_bytes };
-                anyhow!(
-                    "system {system:?}: a value of column {field} near row {} of {sql_file} is longer than its buffer ({size} bytes, driver says {indicator:?}); raise max_text_bytes for this system",
-                    read + 1,
-                )
-            }
-            e => anyhow!(
-                "system {system:?}: fetching rows of {sql_file} after row {read} failed: {e}"
-            ),
-        }
-    }
+fn fetch_error((system, sql_file, read): (&str, &str, u64), e: odbc_api::Error) -> anyhow::Error {
+    anyhow!("system {system:?}: fetching rows of {sql_file} after row {read} failed: {e}")
 }

@@ -284,6 +284,7 @@ pub(super) fn reject_paired(
         started_at: Some(start_text.as_bytes()),
         ended_at: end_text.as_deref().map(str::as_bytes),
         change_key: None,
+        too_long: None,
     };
     // A rejected row never deletes: the stored session of its key is kept.
     core.protect(Some(agent), Some(start));

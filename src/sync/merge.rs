@@ -215,6 +215,7 @@ impl<'p> Core<'p> {
             started_at: b(at),
             ended_at: None,
             change_key: None,
+            too_long: None,
         };
         let mut what = kind.clone().unwrap_or_else(|| "an".into()) + " event";
         for (name, v) in [("scope", scope), ("sequence", sequence)] {

@@ -156,6 +156,7 @@ impl RepeatedHourRow {
             started_at: b(2),
             ended_at: b(3),
             change_key: None,
+            too_long: None,
         }
     }
 }

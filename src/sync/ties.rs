@@ -107,6 +107,7 @@ impl Carried {
                 started_at: b(2),
                 ended_at: b(3),
                 change_key: b(4),
+                too_long: None,
             },
             s: SourceSession {
                 agent_id: &self.agent_id,

@@ -82,3 +82,55 @@ fn a_nul_byte_in_an_event_rejects_only_that_event() {
         "{rejected:?}"
     );
 }
+
+on_both_stores!(
+    a_value_longer_than_its_buffer_rejects_its_row_by_number,
+    |kind| {
+        // Given 200 sessions whose row 157 (in start order) has an agent ID of 300 bytes, read with
+        // max_text_bytes = 100 and batches of 64 rows (the long value is in the third batch)
+        let source = Source::new(SourceKind::Sqlite);
+        let mut rows = Vec::new();
+        for i in 0..200u32 {
+            let start = format!("2026-01-15 {:02}:{:02}:00", 6 + i / 60, i % 60);
+            let end = format!("2026-01-15 {:02}:{:02}:30", 6 + i / 60, i % 60);
+            let agent = if i == 156 {
+                "L".repeat(300)
+            } else {
+                format!("a{i}")
+            };
+            rows.push((agent, start, end));
+        }
+        let rows: Vec<Row> = rows
+            .iter()
+            // (`row` takes static text: the test's few strings live until it ends.)
+            .map(|(a, s, e)| {
+                let leak = |t: &String| -> &'static str { Box::leak(t.clone().into_boxed_str()) };
+                row(leak(a), None, leak(s), Some(leak(e)))
+            })
+            .collect();
+        source.set_rows(&rows);
+        let mut system = source.system("long", "UTC", WindowParameters::Literal);
+        system.max_text_bytes = 100;
+        system.batch_rows = 64;
+        let store = TestStore::new(kind);
+
+        // When the day is synced
+        let r = store.sync(&system, day("2026-01-15")).unwrap();
+
+        // Then that row is rejected, named by its number and field, and the 199 others are imported; no ID is
+        // stored cut
+        assert_eq!((r.counts.inserted, r.counts.rejected), (199, 1));
+        let rejected = store.rejected_reasons();
+        assert_eq!(rejected[0].0, 157, "{rejected:?}");
+        assert!(
+            rejected[0]
+                .5
+                .contains("agent_id is 300 bytes, longer than its fetch buffer of 100 bytes"),
+            "{rejected:?}"
+        );
+        assert_eq!(
+            store.count("SELECT COUNT(*) FROM external_agent_ids WHERE external_id LIKE 'LLL%'"),
+            0
+        );
+    }
+);

@@ -1,0 +1,88 @@
+//! The fetch thread: the driver fills the next batch while the merge works on the current one (double
+//! buffering, as odbc-api's `ConcurrentBlockCursor`), except that a value longer than its buffer does not
+//! fail the whole result: it stays cut in the buffer, and the row holding it is rejected by name
+//! (`Batch::too_long`), so that no value is imported cut and the other rows are imported.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use odbc_api::buffers::TextRowSet;
+use odbc_api::{BlockCursor, Connection, Cursor, OwnedCursor};
+
+type Block = BlockCursor<OwnedCursor<Connection<'static>>, TextRowSet>;
+
+pub(super) struct Fetcher {
+    /// Empty buffers back to the thread, to fill.
+    to_fill: Option<SyncSender<TextRowSet>>,
+    /// Filled buffers from the thread.
+    filled: Option<Receiver<TextRowSet>>,
+    thread: Option<JoinHandle<Result<(), odbc_api::Error>>>,
+}
+
+impl Fetcher {
+    /// Starts fetching into the buffer bound to `block`.
+    pub fn new(block: Block) -> Fetcher {
+        let (to_fill, fill_rx) = sync_channel::<TextRowSet>(1);
+        let (filled_tx, filled) = sync_channel::<TextRowSet>(1);
+        let thread = std::thread::Builder::new()
+            .name("acdsync-fetch".into())
+            .spawn(move || -> Result<(), odbc_api::Error> {
+                let mut block = block;
+                loop {
+                    // (Values longer than their buffer are found row by row by the merge.)
+                    if block.fetch_with_truncation_check(false)?.is_none() {
+                        return Ok(());
+                    }
+                    let (cursor, buffer) = block.unbind()?;
+                    if filled_tx.send(buffer).is_err() {
+                        return Ok(()); // the reader went away
+                    }
+                    match fill_rx.recv() {
+                        Ok(next) => block = cursor.bind_buffer(next)?,
+                        Err(_) => return Ok(()),
+                    }
+                }
+            })
+            .expect("spawning the fetch thread");
+        Fetcher {
+            to_fill: Some(to_fill),
+            filled: Some(filled),
+            thread: Some(thread),
+        }
+    }
+
+    /// The next batch, swapped into `buffer` (whose old contents go back to be filled): `false` at the end
+    /// of the result, or the driver's error.
+    pub fn fetch_into(&mut self, buffer: &mut TextRowSet) -> Result<bool, odbc_api::Error> {
+        let next = self.filled.as_ref().and_then(|f| f.recv().ok());
+        match next {
+            Some(mut batch) => {
+                std::mem::swap(buffer, &mut batch);
+                if let Some(to_fill) = &self.to_fill {
+                    let _ = to_fill.send(batch);
+                }
+                Ok(true)
+            }
+            // The thread ended: at the end of the result, or on an error it returns.
+            None => match self.thread.take() {
+                Some(thread) => thread
+                    .join()
+                    .expect("the fetch thread panicked")
+                    .map(|()| false),
+                None => Ok(false),
+            },
+        }
+    }
+}
+
+/// Stops the thread (its channels close, so it stops at its next batch) and joins it: it never outlives
+/// the result it reads.
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        drop(self.to_fill.take());
+        drop(self.filled.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
