@@ -124,6 +124,27 @@ pub struct SourceSession<'a> {
     pub start_repeats: bool,
 }
 
+impl<'a> SourceSession<'a> {
+    /// A session paired from events: its times are instants (UTC), so none is in a repeated hour.
+    pub fn paired(
+        agent_id: &'a str,
+        activity_code: Option<&'a str>,
+        started_at: NaiveDateTime,
+        ended_at: Option<NaiveDateTime>,
+    ) -> SourceSession<'a> {
+        SourceSession {
+            agent_id,
+            activity_code,
+            started_at,
+            ended_at,
+            start: SourceTime::Utc(started_at),
+            end: ended_at.map(SourceTime::Utc),
+            in_repeated_hour: false,
+            start_repeats: false,
+        }
+    }
+}
+
 /// Why a row cannot be imported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {

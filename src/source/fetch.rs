@@ -7,15 +7,15 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 use odbc_api::buffers::TextRowSet;
-use odbc_api::{BlockCursor, Connection, Cursor, OwnedCursor};
+use odbc_api::{BlockCursor, Connection, Cursor, OwnedCursor, RowSetBuffer};
 
 type Block = BlockCursor<OwnedCursor<Connection<'static>>, TextRowSet>;
 
 pub(super) struct Fetcher {
     /// Empty buffers back to the thread, to fill.
     to_fill: Option<SyncSender<TextRowSet>>,
-    /// Filled buffers from the thread.
-    filled: Option<Receiver<TextRowSet>>,
+    /// Filled buffers from the thread, and whether a value in one is longer than its buffer.
+    filled: Option<Receiver<(TextRowSet, bool)>>,
     thread: Option<JoinHandle<Result<(), odbc_api::Error>>>,
 }
 
@@ -23,7 +23,7 @@ impl Fetcher {
     /// Starts fetching into the buffer bound to `block`.
     pub fn new(block: Block) -> Fetcher {
         let (to_fill, fill_rx) = sync_channel::<TextRowSet>(1);
-        let (filled_tx, filled) = sync_channel::<TextRowSet>(1);
+        let (filled_tx, filled) = sync_channel::<(TextRowSet, bool)>(1);
         let thread = std::thread::Builder::new()
             .name("acdsync-fetch".into())
             .spawn(move || -> Result<(), odbc_api::Error> {
@@ -34,7 +34,9 @@ impl Fetcher {
                         return Ok(());
                     }
                     let (cursor, buffer) = block.unbind()?;
-                    if filled_tx.send(buffer).is_err() {
+                    // (Looked for here, on this thread, once a batch: rows are scanned only when found.)
+                    let too_long = buffer.find_truncation().is_some();
+                    if filled_tx.send((buffer, too_long)).is_err() {
                         return Ok(()); // the reader went away
                     }
                     match fill_rx.recv() {
@@ -51,25 +53,25 @@ impl Fetcher {
         }
     }
 
-    /// The next batch, swapped into `buffer` (whose old contents go back to be filled): `false` at the end
-    /// of the result, or the driver's error.
-    pub fn fetch_into(&mut self, buffer: &mut TextRowSet) -> Result<bool, odbc_api::Error> {
+    /// The next batch, swapped into `buffer` (whose old contents go back to be filled): `Some(whether a
+    /// value in it is longer than its buffer)`, `None` at the end of the result, or the driver's error.
+    pub fn fetch_into(&mut self, buffer: &mut TextRowSet) -> Result<Option<bool>, odbc_api::Error> {
         let next = self.filled.as_ref().and_then(|f| f.recv().ok());
         match next {
-            Some(mut batch) => {
+            Some((mut batch, too_long)) => {
                 std::mem::swap(buffer, &mut batch);
                 if let Some(to_fill) = &self.to_fill {
                     let _ = to_fill.send(batch);
                 }
-                Ok(true)
+                Ok(Some(too_long))
             }
             // The thread ended: at the end of the result, or on an error it returns.
             None => match self.thread.take() {
                 Some(thread) => thread
                     .join()
                     .expect("the fetch thread panicked")
-                    .map(|()| false),
-                None => Ok(false),
+                    .map(|()| None),
+                None => Ok(None),
             },
         }
     }

@@ -81,6 +81,8 @@ pub enum Read<'a> {
 pub struct Batch<'a> {
     rows: BatchRows<'a>,
     change_key: bool,
+    /// Some value of the batch is longer than its buffer (`too_long` then names the rows).
+    any_too_long: bool,
     /// The 1-based number of its first row in the whole result.
     first_row: u64,
 }
@@ -140,6 +142,9 @@ impl<'a> Batch<'a> {
 
     /// The first value of row `i` longer than its buffer (the driver kept only the start of it).
     fn too_long(&self, i: usize) -> Option<TooLong> {
+        if !self.any_too_long {
+            return None;
+        }
         let BatchRows::Fetched(rows) = self.rows;
         (0..rows.num_cols()).find_map(|column| {
             let buffer = rows.max_len(column);
@@ -335,7 +340,7 @@ impl Rows {
             fetch_error(at, e)
         })?;
         self.waited += wait_started.elapsed();
-        if !fetched {
+        let Some(any_too_long) = fetched else {
             tracing::debug!(
                 system = %self.system,
                 rows = self.read,
@@ -343,10 +348,11 @@ impl Rows {
                 "source result read"
             );
             return Ok(None);
-        }
+        };
         let batch = Batch {
             rows: BatchRows::Fetched(&self.current),
             change_key: self.change_key,
+            any_too_long,
             first_row: self.read + 1,
         };
         self.read += batch.len() as u64;

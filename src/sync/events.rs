@@ -13,7 +13,7 @@ use super::queue::Queue;
 use super::run::{EventStates, Merged};
 use crate::error::Failure;
 use crate::events::{AgentNo, Event, Pairing, Transition};
-use crate::sessions::{self, RawRow, SourceSession, SourceTime};
+use crate::sessions::{self, RawRow, SourceSession};
 use crate::source::query::Watermark;
 use crate::source::{Batch, Rows};
 use crate::store::models::micros;
@@ -107,16 +107,8 @@ impl<'p> EventsMerge<'p> {
                 } if book[*agent as usize] == UNKNOWN
                     || core.names.code_index(code.as_deref()) == UNKNOWN =>
                 {
-                    Some(SourceSession {
-                        agent_id: pairing.agent(*agent),
-                        activity_code: code.as_deref(),
-                        started_at: *start,
-                        ended_at: None,
-                        start: SourceTime::Utc(*start),
-                        end: None,
-                        in_repeated_hour: false,
-                        start_repeats: false,
-                    })
+                    let agent = pairing.agent(*agent);
+                    Some(SourceSession::paired(agent, code.as_deref(), *start, None))
                 }
                 _ => None,
             })
@@ -207,17 +199,8 @@ impl<'p> EventsMerge<'p> {
                 return;
             }
         }
-        let checked =
-            sessions::checked_times(o.start, end).map(|(started_at, ended_at)| SourceSession {
-                agent_id: agent,
-                activity_code: o.code.as_deref(),
-                started_at,
-                ended_at,
-                start: SourceTime::Utc(started_at),
-                end: ended_at.map(SourceTime::Utc),
-                in_repeated_hour: false,
-                start_repeats: false,
-            });
+        let checked = sessions::checked_times(o.start, end)
+            .map(|(start, end)| SourceSession::paired(agent, o.code.as_deref(), start, end));
         let window = full.core().plan.window;
         match checked {
             Ok(s) if matches!(window.place(&s), Place::Own) => {

@@ -14,7 +14,7 @@ use super::queue::{Queue, Write};
 use super::run::{EventStates, Merged};
 use crate::error::Failure;
 use crate::events::{AgentState, Event, Pairing, Transition, Unpaired};
-use crate::sessions::{self, RawRow, SourceSession, SourceTime};
+use crate::sessions::{self, RawRow, SourceSession};
 use crate::source::query::Watermark;
 use crate::source::{Batch, Rows};
 use crate::store::models::SessionKey;
@@ -90,15 +90,7 @@ impl<'p> EventsChanges<'p> {
             self.open.drain().filter(|(_, o)| o.fresh).collect();
         still_open.sort_unstable_by(|a, b| (a.1.start, &a.0).cmp(&(b.1.start, &b.0)));
         for (agent, o) in still_open {
-            let (code, start, row) = (o.code, o.start, o.row);
-            let end = None;
-            self.done.push(Done {
-                agent,
-                code,
-                start,
-                end,
-                row,
-            });
+            self.done(agent, o, None);
         }
         self.write(queue)?;
         self.core.counts.read = rows.read();
@@ -178,17 +170,22 @@ impl<'p> EventsChanges<'p> {
                     }
                     return;
                 }
-                let (code, start, row) = (o.code, o.start, o.row);
-                self.done.push(Done {
-                    agent,
-                    code,
-                    start,
-                    end,
-                    row,
-                });
+                self.done(agent, o, end);
             }
             Transition::Unpaired(u) => self.core.reject_pairing(*u),
         }
+    }
+
+    /// A session ended at `end` (`None`: left open), to merge with the others of the batch.
+    fn done(&mut self, agent: String, o: OpenSession, end: Option<NaiveDateTime>) {
+        let (code, start, row) = (o.code, o.start, o.row);
+        self.done.push(Done {
+            agent,
+            code,
+            start,
+            end,
+            row,
+        });
     }
 
     /// Merges the sessions ended (or left open) so far by key with the stored ones, and deletes the
@@ -201,16 +198,7 @@ impl<'p> EventsChanges<'p> {
                 Ok((started_at, ended_at)) => valid.push(ValidRow {
                     no: d.row,
                     raw: RawRow::default(),
-                    s: SourceSession {
-                        agent_id: &d.agent,
-                        activity_code: d.code.as_deref(),
-                        started_at,
-                        ended_at,
-                        start: SourceTime::Utc(started_at),
-                        end: ended_at.map(SourceTime::Utc),
-                        in_repeated_hour: false,
-                        start_repeats: false,
-                    },
+                    s: SourceSession::paired(&d.agent, d.code.as_deref(), started_at, ended_at),
                 }),
                 // Ends before it starts: times out of the order of the sequence.
                 Err(why) => {
@@ -231,16 +219,7 @@ impl<'p> EventsChanges<'p> {
         // Their agent IDs are stored (their sessions are): looked up.
         let named: Vec<SourceSession<'_>> = vanished
             .iter()
-            .map(|(agent, start)| SourceSession {
-                agent_id: agent,
-                activity_code: None,
-                started_at: *start,
-                ended_at: None,
-                start: SourceTime::Utc(*start),
-                end: None,
-                in_repeated_hour: false,
-                start_repeats: false,
-            })
+            .map(|(agent, start)| SourceSession::paired(agent, None, *start, None))
             .collect();
         self.core.names.register(queue, named.iter(), true)?;
         let keys: Vec<SessionKey> = vanished

@@ -1,19 +1,13 @@
 //! `acdsync check` (issue 14): the WFM database and every source answer, each query returns the columns it
 //! must, and nothing is written anywhere.
 
-use acdsync::store::{Create, Store};
-
 use crate::common::*;
 
 #[test]
 fn check_reports_each_part_and_writes_nothing() {
     // Given a migrated SQLite store and three systems: one that works, one whose ODBC driver does not exist,
     // one whose query returns three columns
-    let store = TestStore::new(StoreKind::Sqlite);
-    Store::open(&store.database_url(), Create::IfMissing)
-        .unwrap()
-        .migrate()
-        .unwrap();
+    let store = TestStore::migrated(StoreKind::Sqlite);
     let source = Source::new(SourceKind::Sqlite);
     source.set_rows(&[row(
         "1",
@@ -33,7 +27,8 @@ fn check_reports_each_part_and_writes_nothing() {
     )
     .unwrap();
     let system = |name: &str, sql: &str, env: &str| {
-        format!("[[system]]\nname = \"{name}\"\ntime_zone = \"Europe/Paris\"\nsql_file = \"{sql}\"\nconnection_string_env = \"{env}\"\nwindow_parameters = \"literal\"\n")
+        let more = format!("connection_string_env = \"{env}\"\nwindow_parameters = \"literal\"");
+        system_toml(name, "Europe/Paris", sql, &more)
     };
     let cfg = dir.path().join("acdsync.toml");
     std::fs::write(

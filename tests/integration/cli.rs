@@ -266,7 +266,8 @@ fn one_system_without_its_secret_does_not_stop_the_others() {
     .unwrap();
     let cfg = dir.path().join("acdsync.toml");
     let system = |name: &str, var: &str| {
-        format!("[[system]]\nname = \"{name}\"\ntime_zone = \"Europe/Paris\"\nsql_file = \"q.sql\"\nconnection_string_env = \"{var}\"\nwindow_parameters = \"literal\"\n")
+        let more = format!("connection_string_env = \"{var}\"\nwindow_parameters = \"literal\"");
+        system_toml(name, "Europe/Paris", "q.sql", &more)
     };
     std::fs::write(
         &cfg,
@@ -658,17 +659,14 @@ fn a_password_is_in_no_output_in_any_failure_mode() {
         format!("Driver={{No Such Driver}};Pwd={canary};\n"),
     )
     .unwrap();
-    let store = TestStore::new(StoreKind::Sqlite);
-    acdsync::store::Store::open(&store.database_url(), acdsync::store::Create::IfMissing)
-        .unwrap()
-        .migrate()
-        .unwrap();
+    let store = TestStore::migrated(StoreKind::Sqlite);
     let wfm = format!(
         "[wfm]\ndatabase_url = \"{}\"\nconnect_retries = 2\nconnect_retry_delay = \"10ms\"\n",
         store.url
     );
     let system = |connection: &str| {
-        format!("[[system]]\nname = \"p\"\ntime_zone = \"UTC\"\nsql_file = \"q.sql\"\n{connection}\nconnect_retries = 2\nconnect_retry_delay = \"10ms\"\n")
+        let more = format!("{connection}\nconnect_retries = 2\nconnect_retry_delay = \"10ms\"");
+        system_toml("p", "UTC", "q.sql", &more)
     };
     let pg_down = format!(
         "Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port=1;Database=x;Uid=u;Pwd={canary};"

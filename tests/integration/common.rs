@@ -128,6 +128,13 @@ impl TestStore {
         Store::open(&self.database_url(), Create::Never).unwrap()
     }
 
+    /// A new store with every migration applied (for tests that run the binary, which does not migrate).
+    pub fn migrated(kind: StoreKind) -> TestStore {
+        let store = TestStore::new(kind);
+        store.open_create().migrate().unwrap();
+        store
+    }
+
     /// One sync, under the run lock, as `acdsync sync` does it.
     pub fn sync(&self, system: &ExternalSystemConfig, days: Days) -> anyhow::Result<RunReport> {
         let mut store = self.open();
@@ -597,4 +604,10 @@ pub fn clock_change(tz: chrono_tz::Tz, back: bool) -> NaiveDateTime {
 /// What a run wrote: (inserted, updated, deleted).
 pub fn written(r: &RunReport) -> (u64, u64, u64) {
     (r.counts.inserted, r.counts.updated, r.counts.deleted)
+}
+
+/// A `[[system]]` block of a config file: `name`, `zone`, `sql_file`, and `more` lines (the connection,
+/// settings) as written.
+pub fn system_toml(name: &str, zone: &str, sql_file: &str, more: &str) -> String {
+    format!("[[system]]\nname = \"{name}\"\ntime_zone = \"{zone}\"\nsql_file = \"{sql_file}\"\n{more}\n")
 }

@@ -6,11 +6,7 @@ use crate::common::*;
 #[test]
 fn a_sync_writes_each_systems_metrics_to_the_textfile() {
     // Given a config with a metrics file, a system whose source works and one whose driver is missing
-    let store = TestStore::new(StoreKind::Sqlite);
-    acdsync::store::Store::open(&store.database_url(), acdsync::store::Create::IfMissing)
-        .unwrap()
-        .migrate()
-        .unwrap();
+    let store = TestStore::migrated(StoreKind::Sqlite);
     let source = Source::new(SourceKind::Sqlite);
     source.set_rows(&[
         row(
@@ -28,7 +24,8 @@ fn a_sync_writes_each_systems_metrics_to_the_textfile() {
     )
     .unwrap();
     let system = |name: &str, env: &str| {
-        format!("[[system]]\nname = \"{name}\"\ntime_zone = \"Europe/Paris\"\nsql_file = \"q.sql\"\nconnection_string_env = \"{env}\"\nwindow_parameters = \"literal\"\n")
+        let more = format!("connection_string_env = \"{env}\"\nwindow_parameters = \"literal\"");
+        system_toml(name, "Europe/Paris", "q.sql", &more)
     };
     let cfg = dir.path().join("acdsync.toml");
     std::fs::write(

@@ -17,10 +17,36 @@ fn config(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
     let cfg = dir.join("acdsync.toml");
     std::fs::write(
         &cfg,
-        format!("[wfm]\ndatabase_url = \"{url}\"\n\n[[system]]\nname = \"pg\"\ntime_zone = \"Europe/Paris\"\nsql_file = \"q.sql\"\nconnection_string_env = \"ACDSYNC_T_SIG\"\n"),
+        format!(
+            "[wfm]\ndatabase_url = \"{url}\"\n\n{}",
+            system_toml(
+                "pg",
+                "Europe/Paris",
+                "q.sql",
+                "connection_string_env = \"ACDSYNC_T_SIG\""
+            )
+        ),
     )
     .unwrap();
     cfg
+}
+
+/// Waits until process `pid` catches SIGTERM (`SigCgt` in /proc/PID/status).
+fn handlers_installed(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (libc::SIGTERM - 1)) != 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("process {pid} did not install its SIGTERM handler within 10 s");
 }
 
 fn sync_command(cfg: &std::path::Path, connection: &str) -> Command {
@@ -47,17 +73,9 @@ fn synced_once(kind: StoreKind) -> (Source, TestStore, tempfile::TempDir, Durati
                 TIMESTAMP '2026-01-15 06:00:00' + (i / 2000 + 1) * interval '40 seconds' \
          FROM generate_series(0, 39999) i",
     );
-    let store = TestStore::new(kind);
+    let store = TestStore::migrated(kind);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &store.url);
-    assert_cmd::Command::cargo_bin("acdsync")
-        .unwrap()
-        .env_remove("ACDSYNC_DATABASE_URL")
-        .arg("--config")
-        .arg(&cfg)
-        .arg("migrate")
-        .assert()
-        .success();
     let started = Instant::now();
     let clean = sync_command(&cfg, &source.connection_string)
         .output()
@@ -93,9 +111,10 @@ on_both_stores!(sigterm_at_any_moment_stops_a_sync_cleanly, |kind| {
         let mut child = sync_command(&cfg, &source.connection_string)
             .spawn()
             .unwrap();
-        // (From 20 ms on: the process has started and installed its handlers; before that, as for any
-        // program, the signal's default action ends it.)
-        let at = Duration::from_millis(20 + rng.below(takes.as_millis() as u64 + 1));
+        // (From the moment the process has installed its handlers: before that, as for any program, the
+        // signal's default action ends it.)
+        handlers_installed(child.id());
+        let at = Duration::from_millis(rng.below(takes.as_millis() as u64 + 1));
         std::thread::sleep(at);
         let signalled = Instant::now();
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -231,7 +250,7 @@ on_both_stores!(
 fn a_sync_whose_source_fails_early_exits_with_its_code_never_a_signal() {
     // Given a PostgreSQL store, a source whose ODBC driver does not exist, and a source whose query fails at
     // its first fetch (a division by zero in each row: the store's reader thread is connecting by then)
-    let store = TestStore::new(StoreKind::Postgres);
+    let store = TestStore::migrated(StoreKind::Postgres);
     let source = Source::new(SourceKind::Postgres);
     source.execute("INSERT INTO acd_agent_states VALUES ('a', NULL, '2026-01-15 08:00:00', NULL)");
     let dir = tempfile::tempdir().unwrap();
@@ -248,14 +267,6 @@ fn a_sync_whose_source_fails_early_exits_with_its_code_never_a_signal() {
             .replace("q.sql", "fails.sql"),
     )
     .unwrap();
-    assert_cmd::Command::cargo_bin("acdsync")
-        .unwrap()
-        .env_remove("ACDSYNC_DATABASE_URL")
-        .arg("--config")
-        .arg(&cfg)
-        .arg("migrate")
-        .assert()
-        .success();
 
     // When 100 syncs fail, half of each kind, Then each exits with its documented code (69: the source
     // cannot be reached; 1: the sync failed), none by a signal, and each failure is recorded

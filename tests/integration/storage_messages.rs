@@ -4,8 +4,6 @@
 
 use std::process::Command;
 
-use acdsync::store::{Create, Store};
-
 use crate::common::*;
 
 fn config(dir: &std::path::Path, url: &str, connection: &str) -> std::path::PathBuf {
@@ -13,7 +11,15 @@ fn config(dir: &std::path::Path, url: &str, connection: &str) -> std::path::Path
     let cfg = dir.join("acdsync.toml");
     std::fs::write(
         &cfg,
-        format!("[wfm]\ndatabase_url = \"{url}\"\n[[system]]\nname = \"s\"\ntime_zone = \"UTC\"\nsql_file = \"q.sql\"\nconnection_string = \"{connection}\"\nwindow_parameters = \"literal\"\n"),
+        format!(
+            "[wfm]\ndatabase_url = \"{url}\"\n{}",
+            system_toml(
+                "s",
+                "UTC",
+                "q.sql",
+                &format!("connection_string = \"{connection}\"\nwindow_parameters = \"literal\"")
+            )
+        ),
     )
     .unwrap();
     cfg
@@ -30,11 +36,7 @@ fn a_full_disk_under_the_sqlite_store_is_reported_as_such_and_the_next_run_conve
                 datetime('2026-01-15 06:00:00', '+' || (i / 100 * 10 + 10) || ' minutes') FROM n",
     );
     assert_eq!(source.rows(), 3000);
-    let store = TestStore::new(StoreKind::Sqlite);
-    Store::open(&store.database_url(), Create::IfMissing)
-        .unwrap()
-        .migrate()
-        .unwrap();
+    let store = TestStore::migrated(StoreKind::Sqlite);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &store.url, &source.connection_string);
     let bin = assert_cmd::cargo::cargo_bin("acdsync");
@@ -95,11 +97,7 @@ fn a_full_disk_under_the_sqlite_store_is_reported_as_such_and_the_next_run_conve
 fn an_sqlite_source_file_that_does_not_exist_is_refused_not_created() {
     // Given a config whose SQLite source names a file that does not exist (a relative path, from another
     // working directory)
-    let store = TestStore::new(StoreKind::Sqlite);
-    Store::open(&store.database_url(), Create::IfMissing)
-        .unwrap()
-        .migrate()
-        .unwrap();
+    let store = TestStore::migrated(StoreKind::Sqlite);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),

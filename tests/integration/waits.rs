@@ -19,7 +19,15 @@ fn config(dir: &std::path::Path, url: &str, extra: &str) -> std::path::PathBuf {
     let cfg = dir.join("acdsync.toml");
     std::fs::write(
         &cfg,
-        format!("[wfm]\ndatabase_url = \"{url}\"\n{extra}\n[[system]]\nname = \"s\"\ntime_zone = \"Europe/Paris\"\nsql_file = \"q.sql\"\nconnection_string_env = \"ACDSYNC_T_WAIT\"\nwindow_parameters = \"literal\"\n"),
+        format!(
+            "[wfm]\ndatabase_url = \"{url}\"\n{extra}\n{}",
+            system_toml(
+                "s",
+                "Europe/Paris",
+                "q.sql",
+                "connection_string_env = \"ACDSYNC_T_WAIT\"\nwindow_parameters = \"literal\""
+            )
+        ),
     )
     .unwrap();
     cfg
@@ -39,13 +47,6 @@ fn sync(cfg: &std::path::Path, source: &Source, extra: &[&str]) -> Command {
     c
 }
 
-fn migrate(store: &TestStore) {
-    Store::open(&store.database_url(), Create::IfMissing)
-        .unwrap()
-        .migrate()
-        .unwrap();
-}
-
 fn day_of_sessions() -> Source {
     let source = Source::new(SourceKind::Sqlite);
     source.set_rows(&[row(
@@ -60,8 +61,7 @@ fn day_of_sessions() -> Source {
 #[test]
 fn a_dba_lock_on_agent_sessions_ends_the_run_after_lock_timeout() {
     // Given a PostgreSQL store whose agent_sessions a DBA locked (LOCK TABLE, transaction left open)
-    let store = TestStore::new(StoreKind::Postgres);
-    migrate(&store);
+    let store = TestStore::migrated(StoreKind::Postgres);
     let source = day_of_sessions();
     let mut dba = diesel::PgConnection::establish(&store.url).unwrap();
     dba.batch_execute("BEGIN; LOCK TABLE agent_sessions")
@@ -102,8 +102,7 @@ fn a_dba_lock_on_agent_sessions_ends_the_run_after_lock_timeout() {
 #[test]
 fn another_writer_of_the_sqlite_file_ends_the_run_after_lock_timeout() {
     // Given an SQLite store another program holds a write transaction on
-    let store = TestStore::new(StoreKind::Sqlite);
-    migrate(&store);
+    let store = TestStore::migrated(StoreKind::Sqlite);
     let source = day_of_sessions();
     let path = store.url.strip_prefix("sqlite://").unwrap().to_owned();
     let mut other = diesel::SqliteConnection::establish(&path).unwrap();
@@ -127,8 +126,7 @@ fn another_writer_of_the_sqlite_file_ends_the_run_after_lock_timeout() {
 #[test]
 fn wait_lock_waits_for_the_other_run_then_syncs() {
     // Given another run holding the run lock of an SQLite store
-    let store = TestStore::new(StoreKind::Sqlite);
-    migrate(&store);
+    let store = TestStore::migrated(StoreKind::Sqlite);
     let source = day_of_sessions();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &store.url, "");
@@ -160,8 +158,7 @@ fn wait_lock_waits_for_the_other_run_then_syncs() {
 fn connecting_is_tried_again_when_the_server_cannot_be_reached_and_not_otherwise() {
     // Given a source whose server refuses connections (nothing listens on port 1), one whose driver does not
     // exist, and a WFM database on a port where nothing listens either
-    let store = TestStore::new(StoreKind::Sqlite);
-    migrate(&store);
+    let store = TestStore::migrated(StoreKind::Sqlite);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("q.sql"),
@@ -170,7 +167,10 @@ fn connecting_is_tried_again_when_the_server_cannot_be_reached_and_not_otherwise
     .unwrap();
     let cfg = dir.path().join("acdsync.toml");
     let system = |name: &str, env: &str| {
-        format!("[[system]]\nname = \"{name}\"\ntime_zone = \"UTC\"\nsql_file = \"q.sql\"\nconnection_string_env = \"{env}\"\nconnect_retries = 3\nconnect_retry_delay = \"100ms\"\n")
+        let more = format!(
+            "connection_string_env = \"{env}\"\nconnect_retries = 3\nconnect_retry_delay = \"100ms\""
+        );
+        system_toml(name, "UTC", "q.sql", &more)
     };
     std::fs::write(
         &cfg,
