@@ -446,6 +446,14 @@ pub struct RunFacts {
     pub last_full_sync: Option<NaiveDateTime>,
 }
 
+/// The run lock is released before the connection closes: PostgreSQL frees a closed session's advisory lock
+/// only once its backend has noticed, and a run started right after must find it free.
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.unlock();
+    }
+}
+
 /// A PostgreSQL URL with libpq's `connect_timeout` (seconds, at least 2) unless it names one.
 fn with_connect_timeout(url: &str, timeout: std::time::Duration) -> String {
     if url.contains("connect_timeout=") {
