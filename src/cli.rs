@@ -255,7 +255,7 @@ fn sync_round(
     wait_lock: Option<std::time::Duration>,
 ) -> anyhow::Result<u8> {
     let waits = config.database_url.waits();
-    let explain = |e: anyhow::Error| crate::error::explain_wait(e, waits);
+    let explain = |e: anyhow::Error| crate::error::explain_store_error(e, waits);
     let mut store =
         Store::open(&config.database_url, Create::Never).map_err(|e| explain(e.into()))?;
     store.check_schema().map_err(explain)?;

@@ -71,14 +71,18 @@ pub fn interrupted(err: &anyhow::Error) -> bool {
     matches!(failure_of(err), Some(Failure::Interrupted(_)))
 }
 
-/// A failure of the WFM database's bounded waits, said as what was waited for: a lock held by another
-/// session (PostgreSQL's lock_timeout, SQLite's busy timeout: exit 75, retry later) or a statement longer than
-/// statement_timeout. Other errors come back as they are.
-pub fn explain_wait(err: anyhow::Error, waits: crate::config::Waits) -> anyhow::Error {
+/// A failure of the WFM database said as what happened: a lock held by another session (PostgreSQL's
+/// lock_timeout, SQLite's busy timeout: exit 75, retry later), a statement longer than statement_timeout, or
+/// an SQLite file or folder this process may not write ("readonly database": exit 78). Other errors come back
+/// as they are.
+pub fn explain_store_error(err: anyhow::Error, waits: crate::config::Waits) -> anyhow::Error {
     if matches!(failure_of(&err), Some(Failure::LockTimeout(_))) {
         return err;
     }
     let text = format!("{err:#}");
+    if text.contains("is not writable by this process") {
+        return err; // said already
+    }
     let took = |d: std::time::Duration| humantime::format_duration(d).to_string();
     if text.contains("canceling statement due to lock timeout")
         || text.contains("database is locked")
@@ -88,6 +92,12 @@ pub fn explain_wait(err: anyhow::Error, waits: crate::config::Waits) -> anyhow::
             took(waits.lock)
         );
         Failure::LockTimeout(format!("{why} ({text})")).into()
+    } else if text.contains("attempt to write a readonly database") {
+        Failure::Config(format!(
+            "the WFM database file or its folder is not writable by this process (uid {}): SQLite writes FILE-wal and FILE-shm beside the file, so the file and its folder must both be writable; check their owner and mode ({text})",
+            process_uid()
+        ))
+        .into()
     } else if text.contains("canceling statement due to statement timeout") {
         err.context(format!(
             "a statement on the WFM database ran longer than [wfm] statement_timeout ({}); nothing was written",
@@ -96,4 +106,16 @@ pub fn explain_wait(err: anyhow::Error, waits: crate::config::Waits) -> anyhow::
     } else {
         err
     }
+}
+
+/// This process's user id, for messages (from /proc; "?" elsewhere).
+fn process_uid() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        })
+        .unwrap_or_else(|| "?".into())
 }

@@ -48,7 +48,7 @@ pub fn sync(
     target: Target,
 ) -> anyhow::Result<RunReport> {
     let waits = store.waits();
-    recorded_sync(store, system, target).map_err(|e| crate::error::explain_wait(e, waits))
+    recorded_sync(store, system, target).map_err(|e| crate::error::explain_store_error(e, waits))
 }
 
 /// `sync`: the run, and its row.
@@ -111,7 +111,7 @@ fn recorded_sync(
         }
         Ok(None) => window,
         Err(e) => {
-            let e = crate::error::explain_wait(e.context(recording()), waits);
+            let e = crate::error::explain_store_error(e.context(recording()), waits);
             if let Ok(run_id) = start_run(store, &window) {
                 store.record_failure(run_id, now(), &e);
             }
@@ -136,7 +136,7 @@ fn recorded_sync(
         run_plan(store, &plan)
     });
     result
-        .map_err(|e| crate::error::explain_wait(e, waits))
+        .map_err(|e| crate::error::explain_store_error(e, waits))
         .inspect_err(|e| store.record_failure(run_id, now(), e))
 }
 
