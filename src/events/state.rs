@@ -114,3 +114,6 @@ impl Pairing {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;
