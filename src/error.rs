@@ -38,7 +38,7 @@ pub enum Failure {
     #[error("{0}")]
     LockTimeout(String),
     /// SIGTERM or SIGINT: the run stopped at a safe point and rolled back (`crate::stop`).
-    #[error("interrupted by {}: stopped at a safe point and rolled back, nothing of this run was kept", crate::stop::name(*.0))]
+    #[error("interrupted by {}: the run stopped and rolled back, nothing of it was kept", crate::stop::name(*.0))]
     Interrupted(i32),
 }
 
@@ -76,6 +76,11 @@ pub fn interrupted(err: &anyhow::Error) -> bool {
 /// an SQLite file or folder this process may not write ("readonly database": exit 78). Other errors come back
 /// as they are.
 pub fn explain_store_error(err: anyhow::Error, waits: crate::config::Waits) -> anyhow::Error {
+    // A statement cancelled on SIGTERM or SIGINT (`crate::stop`) is the interruption, whatever it said.
+    let err = crate::stop::interrupted_if_signalled(err);
+    if crate::error::interrupted(&err) {
+        return err;
+    }
     if matches!(failure_of(&err), Some(Failure::LockTimeout(_))) {
         return err;
     }

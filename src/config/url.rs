@@ -98,6 +98,20 @@ impl DatabaseUrl {
         self.url.trim()
     }
 
+    /// A PostgreSQL URL as given, with libpq's `connect_timeout` (seconds, at least 2) unless it names one:
+    /// only for connecting.
+    pub fn expose_with_connect_timeout(&self, timeout: std::time::Duration) -> String {
+        let url = self.expose();
+        if url.contains("connect_timeout=") {
+            return url.to_owned();
+        }
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!(
+            "{url}{separator}connect_timeout={}",
+            timeout.as_secs().max(2)
+        )
+    }
+
     pub fn with_waits(mut self, waits: Waits) -> DatabaseUrl {
         self.waits = waits;
         self

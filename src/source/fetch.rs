@@ -7,9 +7,29 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 use odbc_api::buffers::TextRowSet;
+use odbc_api::handles::{AsStatementRef, Statement};
 use odbc_api::{BlockCursor, Connection, Cursor, OwnedCursor, RowSetBuffer};
 
+use crate::stop::Armed;
+
 type Block = BlockCursor<OwnedCursor<Connection<'static>>, TextRowSet>;
+
+/// Arms `SQLCancel` on `statement` for SIGTERM and SIGINT (`crate::stop`): a query still executing, or a
+/// fetch waiting for the server, ends at once with the driver's error, and the run stops as interrupted.
+///
+/// The hook must be disarmed (dropped) before the statement is freed, as the fetch thread does. On the
+/// error paths of `source::open` the statement is freed first (odbc-api frees it inside a failed execute or
+/// bind): a signal in the microseconds before the hook is dropped reaches unixODBC with a freed handle,
+/// which unixODBC checks against the handles it holds and refuses (SQL_INVALID_HANDLE).
+pub(super) fn cancel_on_signal(statement: &mut impl AsStatementRef) -> Armed {
+    let handle = statement.as_stmt_ref().as_sys().0 as usize;
+    crate::stop::on_signal(move || {
+        // Safety: the handle is live while the hook is armed (above); SQLCancel may be called from another
+        // thread than the one running the statement (that is its purpose in the ODBC API).
+        let code = unsafe { odbc_api::sys::SQLCancel(odbc_api::sys::HStmt(handle as *mut _)) };
+        tracing::debug!(?code, "SQLCancel on the source statement");
+    })
+}
 
 pub(super) struct Fetcher {
     /// Empty buffers back to the thread, to fill.
@@ -20,30 +40,42 @@ pub(super) struct Fetcher {
 }
 
 impl Fetcher {
-    /// Starts fetching into the buffer bound to `block`.
-    pub fn new(block: Block) -> Fetcher {
+    /// Starts fetching into the buffer bound to `block`; `cancel` (the statement's cancel hook) is disarmed
+    /// when the thread ends, before the statement is freed.
+    pub fn new(block: Block, cancel: Armed) -> Fetcher {
         let (to_fill, fill_rx) = sync_channel::<TextRowSet>(1);
         let (filled_tx, filled) = sync_channel::<(TextRowSet, bool)>(1);
         let thread = std::thread::Builder::new()
             .name("acdsync-fetch".into())
             .spawn(move || -> Result<(), odbc_api::Error> {
-                let mut block = block;
-                loop {
+                // The statement, bound to a buffer or between two: it is here at every return, so that it is
+                // freed after the hook is disarmed.
+                let mut bound = Some(block);
+                let mut unbound = None;
+                let result = (|| loop {
                     // (Values longer than their buffer are found row by row by the merge.)
+                    let block = bound.as_mut().expect("a bound cursor");
                     if block.fetch_with_truncation_check(false)?.is_none() {
                         return Ok(());
                     }
-                    let (cursor, buffer) = block.unbind()?;
+                    let (cursor, buffer) = bound.take().expect("a bound cursor").unbind()?;
+                    unbound = Some(cursor);
                     // (Looked for here, on this thread, once a batch: rows are scanned only when found.)
                     let too_long = buffer.find_truncation().is_some();
                     if filled_tx.send((buffer, too_long)).is_err() {
                         return Ok(()); // the reader went away
                     }
                     match fill_rx.recv() {
-                        Ok(next) => block = cursor.bind_buffer(next)?,
+                        Ok(next) => {
+                            let cursor = unbound.take().expect("an unbound cursor");
+                            bound = Some(cursor.bind_buffer(next)?);
+                        }
                         Err(_) => return Ok(()),
                     }
-                }
+                })();
+                drop(cancel);
+                drop((bound, unbound));
+                result
             })
             .expect("spawning the fetch thread");
         Fetcher {

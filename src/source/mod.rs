@@ -216,10 +216,18 @@ pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
     })?;
     read_only(&conn, system)?;
     tracing::debug!(system, sql_file = %sql_file, parameters = params.len(), "running source query");
-    let mut cursor = conn
-        .into_cursor(&sql, &params[..], spec.query_timeout_seconds)
-        .map_err(|e| anyhow!(odbc_api::Error::from(e)))
-        .with_context(|| format!("system {system:?}: the query in {sql_file} failed"))?
+    let failed = || format!("system {system:?}: the query in {sql_file} failed");
+    let mut statement = conn.into_preallocated().with_context(failed)?;
+    if let Some(seconds) = spec.query_timeout_seconds {
+        statement
+            .set_query_timeout_sec(seconds)
+            .with_context(failed)?;
+    }
+    // SIGTERM and SIGINT cancel the query (and later the fetches): the run stops even while the server works.
+    let cancel = fetch::cancel_on_signal(&mut statement);
+    let mut cursor = statement
+        .into_cursor(&sql, &params[..])
+        .with_context(failed)?
         .ok_or_else(|| {
             Failure::Config(format!(
                 "system {system:?}: the query in {sql_file} returned no result set"
@@ -268,7 +276,7 @@ pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
     let block: BlockCursor<_, _> = cursor.bind_buffer(first).with_context(at)?;
     Ok(Rows {
         // The driver fetches the next batch in its own thread while this one is merged.
-        fetcher: fetch::Fetcher::new(block),
+        fetcher: fetch::Fetcher::new(block, cancel),
         current,
         change_key: spec.change_key,
         read: 0,

@@ -9,6 +9,7 @@
 
 #[macro_use]
 mod shared;
+mod cancel;
 pub mod models;
 pub mod ops;
 mod postgres;
@@ -50,6 +51,9 @@ enum Wfm {
 
 /// The WFM database: a connection, what it is called in messages, and the run lock once taken.
 pub struct Store {
+    /// Cancels the connection's statement on SIGTERM or SIGINT (PostgreSQL; `cancel.rs`). Dropped before
+    /// the connection is closed.
+    _cancel: Option<crate::stop::Armed>,
     conn: Wfm,
     name: String,
     lock_file: Option<File>,
@@ -77,7 +81,7 @@ impl Store {
         match url.backend()? {
             Backend::Postgres => {
                 let waits = url.waits();
-                let target = with_connect_timeout(url.expose(), waits.connect);
+                let target = url.expose_with_connect_timeout(waits.connect);
                 let mut conn = crate::retry::connecting(
                     "the WFM database",
                     waits.retry,
@@ -102,7 +106,10 @@ impl Store {
                 .map_err(|e| Failure::Unavailable(format!("WFM database {name}: {e}")))?;
                 // PostgreSQL 14+: notice a killed client within 200 ms and free its lock (best effort).
                 let _ = conn.batch_execute("SET client_connection_check_interval = '200ms'");
+                let cancel = cancel::on_signal(&mut conn, url)
+                    .map_err(|e| Failure::Unavailable(format!("WFM database {name}: {e}")))?;
                 Ok(Store {
+                    _cancel: Some(cancel),
                     conn: Wfm::Postgres(conn),
                     name,
                     lock_file: None,
@@ -136,6 +143,7 @@ impl Store {
                 ))
                 .map_err(|e| Failure::Unavailable(format!("WFM database {}: {e}", path.display())))?;
                 Ok(Store {
+                    _cancel: None,
                     conn: Wfm::Sqlite(conn, path),
                     name,
                     lock_file: None,
@@ -452,18 +460,6 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.unlock();
     }
-}
-
-/// A PostgreSQL URL with libpq's `connect_timeout` (seconds, at least 2) unless it names one.
-fn with_connect_timeout(url: &str, timeout: std::time::Duration) -> String {
-    if url.contains("connect_timeout=") {
-        return url.to_owned();
-    }
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!(
-        "{url}{separator}connect_timeout={}",
-        timeout.as_secs().max(2)
-    )
 }
 
 /// `work` in a transaction begun with `begin`. Unlike Diesel's `transaction`, a rollback that fails after

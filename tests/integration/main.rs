@@ -2,6 +2,7 @@
 //! SQLite, PostgreSQL and MariaDB ODBC drivers. Each test says Given / When / Then.
 
 mod bad_bytes;
+mod cancel;
 mod check;
 mod cli;
 mod common;
