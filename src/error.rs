@@ -7,6 +7,8 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const SCHEMA_BEHIND: u8 = 3;
+    /// A mapping command refused: a rule forbids it, or a name or a CSV line is wrong.
+    pub const REFUSED: u8 = 65;
     pub const UNAVAILABLE: u8 = 69;
     pub const LOCK_HELD: u8 = 75;
     pub const CONFIG: u8 = 78;
@@ -37,6 +39,10 @@ pub enum Failure {
     /// A wait on the WFM database ran out ([wfm] lock_timeout): another session holds a lock.
     #[error("{0}")]
     LockTimeout(String),
+    /// A mapping command (`crate::admin`) refused what a rule forbids, or an unknown name, or a bad CSV
+    /// line; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
     /// SIGTERM or SIGINT: the run stopped at a safe point and rolled back (`crate::stop`).
     #[error("interrupted by {}: the run stopped and rolled back, nothing of it was kept", crate::stop::name(*.0))]
     Interrupted(i32),
@@ -49,6 +55,7 @@ impl Failure {
             Failure::Config(_) => exit::CONFIG,
             Failure::SchemaBehind { .. } => exit::SCHEMA_BEHIND,
             Failure::Unavailable(_) => exit::UNAVAILABLE,
+            Failure::Refused(_) => exit::REFUSED,
             Failure::LockHeld(_) | Failure::LockTimeout(_) => exit::LOCK_HELD,
             Failure::Interrupted(signal) => exit::INTERRUPTED + *signal as u8,
         }

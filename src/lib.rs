@@ -4,6 +4,7 @@
 //! config -> source (ODBC, SQL file, bulk fetch) -> sessions (rules, local time -> UTC) -> sync (merge with
 //! the stored window) -> store (Diesel) -> import_runs.
 
+pub mod admin;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -107,7 +107,7 @@ pub fn render(r: &RunReport) -> String {
     }
     let _ = writeln!(
         s,
-        "  agent IDs of this system not mapped to an employee: {} (external_agent_ids.employee_id IS NULL)",
+        "  agent IDs of this system with no owner from now on: {} (`acdsync unmapped` lists what waits)",
         r.unmapped_agent_ids
     );
     if !r.new_activity_codes.is_empty() {

@@ -9,6 +9,7 @@
 
 #[macro_use]
 mod shared;
+pub mod admin;
 mod cancel;
 pub mod models;
 pub mod ops;

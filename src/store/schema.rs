@@ -16,6 +16,7 @@ diesel::table! {
     employees (id) {
         id -> BigInt,
         name -> Text,
+        external_ref -> Nullable<Text>,
     }
 }
 
@@ -41,6 +42,7 @@ diesel::table! {
         activity_id -> BigInt,
         first_seen_at -> Nullable<Timestamp>,
         last_seen_at -> Nullable<Timestamp>,
+        mapped_at -> Nullable<Timestamp>,
     }
 }
 
@@ -53,6 +55,17 @@ diesel::table! {
         employee_id -> Nullable<BigInt>,
         first_seen_at -> Nullable<Timestamp>,
         last_seen_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Who owns an agent ID when: [valid_from, valid_to), NULL bounds open (migration 2026-11-30-000003).
+    agent_id_owners (id) {
+        id -> BigInt,
+        external_agent_id -> BigInt,
+        employee_id -> BigInt,
+        valid_from -> Nullable<Timestamp>,
+        valid_to -> Nullable<Timestamp>,
     }
 }
 
@@ -149,6 +162,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(agent_id_owners -> external_agent_ids (external_agent_id));
+diesel::joinable!(agent_id_owners -> employees (employee_id));
 diesel::joinable!(changed_days -> external_systems (external_system_id));
 diesel::joinable!(event_agent_states -> external_systems (external_system_id));
 diesel::joinable!(external_activity_codes -> external_systems (external_system_id));
@@ -162,6 +177,7 @@ diesel::joinable!(rejected_rows -> import_runs (import_run_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     activities,
+    agent_id_owners,
     changed_days,
     employees,
     event_agent_states,

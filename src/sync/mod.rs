@@ -270,7 +270,7 @@ fn merge(
 const REACH_BACK: chrono::Duration = chrono::Duration::days(31);
 
 /// Now, UTC, to the microsecond (what PostgreSQL keeps).
-fn now() -> NaiveDateTime {
+pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 

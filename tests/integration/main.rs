@@ -1,6 +1,7 @@
 //! Integration tests on real engines: PostgreSQL and SQLite as WFM stores, sources read through the real
 //! SQLite, PostgreSQL and MariaDB ODBC drivers. Each test says Given / When / Then.
 
+mod admin;
 mod bad_bytes;
 mod cancel;
 mod check;
@@ -12,6 +13,7 @@ mod events;
 mod events_changes;
 mod events_orders;
 mod fast_paths;
+mod mapping_rules;
 mod metrics;
 mod read_only;
 mod repeated_hour;

@@ -1,0 +1,22 @@
+-- PostgreSQL (on SQLite, use hand_on_agent_id.sqlite.sql). Hands agent ID 1001 of demo-acd on to another
+-- employee from a date, at local midnight in the system's time zone, in one transaction: the current owner
+-- keeps the sessions that started before, the new owner gets those from then on (external_activity shows it
+-- at once). End the open period first, then start the new one: the single-owner rule is checked at each
+-- statement. If the open period starts after the date, the first UPDATE is refused
+-- (agent_id_owners_period_order): end or delete that period instead.
+BEGIN;
+INSERT INTO employees (name) VALUES ('Grace Hopper');                 -- if the employee is new
+UPDATE agent_id_owners
+   SET valid_to = (SELECT TIMESTAMP '2026-01-16 00:00' AT TIME ZONE s.time_zone
+                   FROM external_systems s WHERE s.name = 'demo-acd')
+ WHERE valid_to IS NULL
+   AND external_agent_id = (SELECT a.id FROM external_agent_ids a
+                            JOIN external_systems s ON s.id = a.external_system_id
+                            WHERE s.name = 'demo-acd' AND a.external_id = '1001');
+INSERT INTO agent_id_owners (external_agent_id, employee_id, valid_from)
+SELECT a.id, (SELECT id FROM employees WHERE name = 'Grace Hopper'),
+       TIMESTAMP '2026-01-16 00:00' AT TIME ZONE s.time_zone
+FROM external_agent_ids a
+JOIN external_systems s ON s.id = a.external_system_id
+WHERE s.name = 'demo-acd' AND a.external_id = '1001';
+COMMIT;
