@@ -59,51 +59,8 @@ pub enum Command {
         #[arg(long, env = DATABASE_URL_ENV, hide_env_values = true)]
         database_url: Option<String>,
     },
-    /// WFM activities: list, add, rename (docs/mapping.md).
-    Activity {
-        #[command(subcommand)]
-        command: admin::ActivityCommand,
-        #[command(flatten)]
-        db: DbArgs,
-    },
-    /// WFM employees: list, add (docs/mapping.md).
-    Employee {
-        #[command(subcommand)]
-        command: admin::EmployeeCommand,
-        #[command(flatten)]
-        db: DbArgs,
-    },
-    /// Assigns a code to an activity, or an agent ID to an employee (from a date).
-    Map {
-        #[command(subcommand)]
-        command: admin::MapCommand,
-        #[command(flatten)]
-        db: DbArgs,
-    },
-    /// Takes an agent ID from its employee (from a date).
-    Unmap {
-        #[command(subcommand)]
-        command: admin::UnmapCommand,
-        #[command(flatten)]
-        db: DbArgs,
-    },
-    /// What waits for a mapping: agent IDs with sessions no employee owns, codes still on Present.
-    Unmapped {
-        /// Only this system.
-        #[arg(long)]
-        system: Option<String>,
-        #[arg(long, value_enum, default_value_t = admin::listing::Format::Table)]
-        format: admin::listing::Format,
-        #[command(flatten)]
-        db: DbArgs,
-    },
-    /// A system's whole mapping as CSV, and back.
-    Mappings {
-        #[command(subcommand)]
-        command: admin::MappingsCommand,
-        #[command(flatten)]
-        db: DbArgs,
-    },
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
     /// Run the whole job on sample data: a telephony SQLite database read over ODBC, an SQLite WFM database.
     /// It writes its own config file in --dir, so it takes no --config.
     Demo {
@@ -121,14 +78,6 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-}
-
-/// The WFM database of the mapping commands.
-#[derive(Debug, Args)]
-pub struct DbArgs {
-    /// The WFM database URL (postgres://… or sqlite://FILE); overrides the config file's [wfm].
-    #[arg(long, global = true, env = DATABASE_URL_ENV, hide_env_values = true)]
-    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -220,24 +169,7 @@ pub fn run(cli: Cli) -> u8 {
             date,
             force,
         } => demo_command(reporter, config, (dir, force), agents, date),
-        Command::Activity { command, db } => {
-            admin_command(reporter, config, db, |s, _| admin::activity(s, &command))
-        }
-        Command::Employee { command, db } => admin_command(reporter, config, db, |s, _| {
-            admin::employee_command(s, &command)
-        }),
-        Command::Map { command, db } => {
-            admin_command(reporter, config, db, |s, c| admin::map(s, &command, c))
-        }
-        Command::Unmap { command, db } => {
-            admin_command(reporter, config, db, |s, c| admin::unmap(s, &command, c))
-        }
-        Command::Unmapped { system, format, db } => admin_command(reporter, config, db, |s, _| {
-            admin::unmapped(s, system.as_deref(), format)
-        }),
-        Command::Mappings { command, db } => {
-            admin_command(reporter, config, db, |s, c| admin::mappings(s, &command, c))
-        }
+        Command::Admin(command) => admin_command(reporter, config, command),
     };
     result.unwrap_or_else(|e| {
         reporter.failure("acdsync failed", "error", &e);
@@ -245,20 +177,16 @@ pub fn run(cli: Cli) -> u8 {
     })
 }
 
-/// A mapping command: the WFM database (up to date), `work` on it, its output on standard output. `work`
-/// is also given the systems of the config file, if it can be read (name and zone of a system not synced
-/// yet).
+/// A mapping command: the WFM database (up to date), the command on it, its output on standard output. The
+/// command is also given the systems of the config file, if it can be read (name and zone of a system not
+/// synced yet).
 fn admin_command(
     reporter: Reporter,
     config: Option<&Path>,
-    db: DbArgs,
-    work: impl FnOnce(
-        &mut Store,
-        &dyn Fn(&str) -> Option<(String, chrono_tz::Tz)>,
-    ) -> anyhow::Result<String>,
+    command: admin::AdminCommand,
 ) -> anyhow::Result<u8> {
     let path = config_path(config);
-    let url = database_url(config, db.database_url.clone())?;
+    let url = database_url(config, command.database_url())?;
     let mut store = Store::open(&url, Create::Never)?;
     store.check_schema()?;
     let configured = |name: &str| {
@@ -269,7 +197,7 @@ fn admin_command(
             .find(|s| s.name == name)
             .map(|s| (s.name, s.time_zone))
     };
-    let text = work(&mut store, &configured)?;
+    let text = command.run(&mut store, &configured)?;
     reporter.out(&text);
     Ok(exit::OK)
 }

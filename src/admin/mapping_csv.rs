@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 
-use super::{find_named, local, midnight, refused, resolve_employee, Employee};
+use super::names::{find_named, refused, resolve_employee, Employee};
+use super::{local, midnight};
 use crate::store::admin::AdminOps;
 
 const HEADER: [&str; 7] = [
