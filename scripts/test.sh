@@ -39,5 +39,6 @@ step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 step "cargo clippy --all-targets --locked -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
-step "cargo test --all-targets --locked $*"
-cargo test --all-targets --locked "$@"
+cargo clippy --all-targets --locked --features failpoints -- -D warnings
+step "cargo test --all-targets --locked --features failpoints $*"
+cargo test --all-targets --locked --features failpoints "$@"

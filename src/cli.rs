@@ -109,6 +109,18 @@ pub struct SyncArgs {
     /// at once.
     #[arg(long, value_name = "DURATION", value_parser = parse_interval, conflicts_with = "watch")]
     pub wait_lock: Option<std::time::Duration>,
+    /// Let this sync delete most of its window's stored sessions, which the mass-delete guard otherwise
+    /// refuses (exit 66); its run row records what it let through. Not with --watch.
+    #[arg(long, conflicts_with = "watch")]
+    pub allow_mass_delete: bool,
+    /// Do everything a sync does up to the write and print what it would do; write nothing at all (no
+    /// session, no agent ID or code, no run row, no watermark; no lock taken). Exit 66 if the mass-delete
+    /// guard would refuse it.
+    #[arg(long, conflicts_with_all = ["watch", "wait_lock"])]
+    pub dry_run: bool,
+    /// With --dry-run: text (the counts), json (the counts and every change) or csv (every change).
+    #[arg(long, value_enum, requires = "dry_run", default_value_t = sync::dry_run::DryFormat::Text)]
+    pub format: sync::dry_run::DryFormat,
 }
 
 /// A day of the command line: YYYY-MM-DD from 1970-01-01 to 9999-12-31 (ACD data never lies outside; chrono's
@@ -246,11 +258,20 @@ fn migrate(
 fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> anyhow::Result<u8> {
     let target = args.target()?;
     let path = config_path(config);
-    let config = Config::load_with_database_url(path, args.database_url.clone())?;
+    let mut config = Config::load_with_database_url(path, args.database_url.clone())?;
+    if args.allow_mass_delete {
+        for system in &mut config.systems {
+            system.delete_guard.allowed = true;
+        }
+    }
     let systems = config.systems_named(&args.systems, path)?;
     let job = |system: &'_ ExternalSystemConfig| {
         target.unwrap_or_else(|| Target::today(args.full, system.time_zone, chrono::Utc::now()))
     };
+    if args.dry_run {
+        let jobs: Vec<Job<'_>> = systems.iter().map(|s| (*s, job(s))).collect();
+        return dry_run_command(reporter, &config, &jobs, args.format);
+    }
     // SIGTERM and SIGINT stop a run at its next safe point (`crate::stop`; main installs the handlers first).
     crate::stop::install()?;
     match args.watch {
@@ -274,6 +295,28 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
     }
 }
 
+/// `sync --dry-run`: what each sync would do, printed; nothing written, no lock taken. Exit 66 when the
+/// mass-delete guard would refuse one.
+fn dry_run_command(
+    reporter: Reporter,
+    config: &Config,
+    jobs: &[Job<'_>],
+    format: sync::dry_run::DryFormat,
+) -> anyhow::Result<u8> {
+    let waits = config.database_url.waits();
+    let explain = |e: anyhow::Error| crate::error::explain_store_error(e, waits);
+    let mut store =
+        Store::open(&config.database_url, Create::Never).map_err(|e| explain(e.into()))?;
+    store.check_schema().map_err(explain)?;
+    let mut reports = Vec::new();
+    for (system, target) in jobs {
+        reports.push(sync::dry_run::dry_run(&mut store, system, *target).map_err(explain)?);
+    }
+    reporter.out(&sync::dry_run::render(&reports, format)?);
+    let refused = reports.iter().any(|r| matches!(r.guard, Some((true, _))));
+    Ok(if refused { exit::MASS_DELETE } else { exit::OK })
+}
+
 /// One sync of each (system, target), under one run lock. Returns the first failure's exit code, or 0.
 /// The run lock is released before this returns (not when the process exits). After SIGTERM or SIGINT no
 /// further system starts, and the round's code is the interruption's.
@@ -288,10 +331,12 @@ fn sync_round(
     let mut store =
         Store::open(&config.database_url, Create::Never).map_err(|e| explain(e.into()))?;
     store.check_schema().map_err(explain)?;
+    crate::failpoint::hit("store_connected")?;
     match wait_lock {
         None => store.lock(false)?,
         Some(up_to) => store.lock_waiting(up_to)?,
     }
+    crate::failpoint::hit("lock_taken")?;
     let mut first_failure: Option<u8> = None;
     for (system, target) in jobs {
         // After SIGTERM or SIGINT no further system starts; the round's code is the interruption's.

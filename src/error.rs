@@ -9,6 +9,8 @@ pub mod exit {
     pub const SCHEMA_BEHIND: u8 = 3;
     /// A mapping command refused: a rule forbids it, or a name or a CSV line is wrong.
     pub const REFUSED: u8 = 65;
+    /// The mass-delete guard refused a sync: it would have deleted most of a window (nothing written).
+    pub const MASS_DELETE: u8 = 66;
     pub const UNAVAILABLE: u8 = 69;
     pub const LOCK_HELD: u8 = 75;
     pub const CONFIG: u8 = 78;
@@ -43,6 +45,10 @@ pub enum Failure {
     /// line; nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// The mass-delete guard (`crate::sync::guard`) refused a full sync; the message has the numbers, what
+    /// to check and how to override.
+    #[error("{0}")]
+    MassDelete(String),
     /// SIGTERM or SIGINT: the run stopped at a safe point and rolled back (`crate::stop`).
     #[error("interrupted by {}: the run stopped and rolled back, nothing of it was kept", crate::stop::name(*.0))]
     Interrupted(i32),
@@ -56,6 +62,7 @@ impl Failure {
             Failure::SchemaBehind { .. } => exit::SCHEMA_BEHIND,
             Failure::Unavailable(_) => exit::UNAVAILABLE,
             Failure::Refused(_) => exit::REFUSED,
+            Failure::MassDelete(_) => exit::MASS_DELETE,
             Failure::LockHeld(_) | Failure::LockTimeout(_) => exit::LOCK_HELD,
             Failure::Interrupted(signal) => exit::INTERRUPTED + *signal as u8,
         }

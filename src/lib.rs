@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod failpoint;
 pub mod metrics;
 pub mod report;
 pub mod retry;

@@ -16,7 +16,7 @@ use crate::secrets;
 pub use crate::source::query::{WatermarkKind, WindowParameters};
 use paths::{read_secret_file, resolve};
 use system::{check_system, SystemSection};
-pub use system::{ExternalSystemConfig, IncrementalConfig};
+pub use system::{DeleteGuard, ExternalSystemConfig, IncrementalConfig};
 pub use url::{Backend, DatabaseUrl, Waits};
 
 /// Environment variable that overrides `[wfm] database_url`.

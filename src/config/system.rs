@@ -33,7 +33,40 @@ pub(super) struct SystemSection {
     query_timeout_seconds: Option<usize>,
     connect_retries: Option<u32>,
     connect_retry_delay: Option<String>,
+    #[serde(default = "default_mass_delete_share")]
+    mass_delete_share: f64,
+    #[serde(default = "default_mass_delete_min_sessions")]
+    mass_delete_min_sessions: u64,
+    #[serde(default)]
+    allow_mass_delete: bool,
     incremental: Option<IncrementalSection>,
+}
+
+fn default_mass_delete_share() -> f64 {
+    0.5
+}
+fn default_mass_delete_min_sessions() -> u64 {
+    20
+}
+
+/// The mass-delete guard of one system (`crate::sync::guard`): a full sync may delete at most `share` of
+/// the window's stored sessions once they are `min_sessions` or more, and never all of them on an empty
+/// source result; `allowed` lets one sync through (`--allow-mass-delete`, `allow_mass_delete = true`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeleteGuard {
+    pub share: f64,
+    pub min_sessions: u64,
+    pub allowed: bool,
+}
+
+impl Default for DeleteGuard {
+    fn default() -> DeleteGuard {
+        DeleteGuard {
+            share: default_mass_delete_share(),
+            min_sessions: default_mass_delete_min_sessions(),
+            allowed: false,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +136,8 @@ pub struct ExternalSystemConfig {
     /// Connecting to the source again when it cannot be reached.
     pub retry: crate::retry::Retry,
     pub incremental: Option<IncrementalConfig>,
+    /// What one full sync may delete.
+    pub delete_guard: DeleteGuard,
 }
 
 impl ExternalSystemConfig {
@@ -133,6 +168,9 @@ impl ExternalSystemConfig {
             query_timeout_seconds: None,
             connect_retries: None,
             connect_retry_delay: None,
+            mass_delete_share: default_mass_delete_share(),
+            mass_delete_min_sessions: default_mass_delete_min_sessions(),
+            allow_mass_delete: false,
             incremental: None,
         };
         check_system(section, Some(query), Path::new("."))
@@ -250,6 +288,18 @@ pub(super) fn check_system(
             at("max_session_hours")
         )));
     }
+    if !(s.mass_delete_share > 0.0 && s.mass_delete_share <= 1.0) {
+        return Err(Failure::Config(format!(
+            "{} must be above 0 and at most 1 (the share of a window's stored sessions one sync may delete)",
+            at("mass_delete_share")
+        )));
+    }
+    if s.mass_delete_min_sessions == 0 {
+        return Err(Failure::Config(format!(
+            "{} must be at least 1",
+            at("mass_delete_min_sessions")
+        )));
+    }
     let query = match query {
         Some(q) => q,
         None => {
@@ -307,5 +357,10 @@ pub(super) fn check_system(
         query_timeout_seconds: s.query_timeout_seconds,
         retry,
         incremental,
+        delete_guard: DeleteGuard {
+            share: s.mass_delete_share,
+            min_sessions: s.mass_delete_min_sessions,
+            allowed: s.allow_mass_delete,
+        },
     })
 }

@@ -215,6 +215,7 @@ pub fn open(spec: Spec<'_>, what: Read<'_>) -> anyhow::Result<Rows> {
         ))
     })?;
     read_only(&conn, system)?;
+    crate::failpoint::hit("source_connected")?;
     tracing::debug!(system, sql_file = %sql_file, parameters = params.len(), "running source query");
     let failed = || format!("system {system:?}: the query in {sql_file} failed");
     let mut statement = conn.into_preallocated().with_context(failed)?;
@@ -364,6 +365,7 @@ impl Rows {
             first_row: self.read + 1,
         };
         self.read += batch.len() as u64;
+        crate::failpoint::hit("batch_fetched")?;
         Ok(Some(batch))
     }
 

@@ -11,6 +11,7 @@
 mod shared;
 pub mod admin;
 mod cancel;
+mod dry;
 pub mod models;
 pub mod ops;
 mod postgres;

@@ -172,6 +172,8 @@ pub enum RunStatus {
     Abandoned,
     /// Stopped by SIGTERM or SIGINT at a safe point and rolled back (migration 2026-11-30-000002).
     Interrupted,
+    /// Refused by the mass-delete guard: nothing written (migration 2026-11-30-000004).
+    Refused,
 }
 
 /// `import_runs.mode`: how a run read the source.
@@ -192,6 +194,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Abandoned => "abandoned",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Refused => "refused",
         }
     }
 }
@@ -240,6 +243,8 @@ pub struct RunOutcome {
     pub error: Option<String>,
     /// The system's watermark after the run (incremental mode).
     pub watermark: Option<String>,
+    /// What the mass-delete guard let through because it was overridden (NULL otherwise).
+    pub mass_delete_override: Option<String>,
 }
 
 impl RunOutcome {
@@ -248,9 +253,10 @@ impl RunOutcome {
     pub fn failed(finished_at: NaiveDateTime, error: &anyhow::Error) -> RunOutcome {
         RunOutcome {
             finished_at: Some(finished_at),
-            status: match crate::error::interrupted(error) {
-                true => RunStatus::Interrupted,
-                false => RunStatus::Failed,
+            status: match crate::error::failure_of(error) {
+                Some(crate::error::Failure::Interrupted(_)) => RunStatus::Interrupted,
+                Some(crate::error::Failure::MassDelete(_)) => RunStatus::Refused,
+                _ => RunStatus::Failed,
             },
             rows_read: 0,
             sessions_inserted: 0,
@@ -262,6 +268,7 @@ impl RunOutcome {
             new_activity_codes: 0,
             error: Some(crate::secrets::redact(&format!("{error:#}"))),
             watermark: None,
+            mass_delete_override: None,
         }
     }
 }

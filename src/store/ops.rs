@@ -105,6 +105,8 @@ pub trait WfmOps {
         system_id: i64,
         keys: &[SessionKey],
     ) -> QueryResult<Vec<StoredSession>>;
+    /// The stored sessions with these ids (a dry run shows what it would change).
+    fn load_sessions_by_id(&mut self, ids: &[i64]) -> QueryResult<Vec<StoredSession>>;
     fn insert_sessions(&mut self, rows: &[NewSession]) -> QueryResult<usize>;
     fn update_sessions(&mut self, rows: &[SessionChange]) -> QueryResult<usize>;
     fn delete_sessions(&mut self, ids: &[i64]) -> QueryResult<usize>;

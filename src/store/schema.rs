@@ -94,6 +94,7 @@ diesel::table! {
         pid -> BigInt,
         mode -> Text,
         watermark -> Nullable<Text>,
+        mass_delete_override -> Nullable<Text>,
     }
 }
 

@@ -347,6 +347,26 @@ macro_rules! shared_ops {
             Ok(out)
         }
 
+        fn load_sessions_by_id(&mut self, ids: &[i64]) -> QueryResult<Vec<StoredSession>> {
+            use agent_sessions::dsl as s;
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(CHUNK) {
+                out.extend(
+                    s::agent_sessions
+                        .filter(s::id.eq_any(chunk))
+                        .select((
+                            s::id,
+                            s::external_agent_id,
+                            s::external_activity_code_id,
+                            s::started_at,
+                            s::ended_at,
+                        ))
+                        .load::<StoredSession>(self)?,
+                );
+            }
+            Ok(out)
+        }
+
         fn count_unmapped(&mut self, system_id: i64) -> QueryResult<i64> {
             use external_agent_ids::dsl as a;
             a::external_agent_ids

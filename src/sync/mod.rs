@@ -13,9 +13,12 @@
 //! - `queue.rs`: the writer thread and its typed queue (what may jump ahead of queued writes is a type).
 
 mod changes;
+pub mod dry_ops;
+pub mod dry_run;
 mod events;
 mod events_changes;
 mod full;
+pub mod guard;
 mod merge;
 mod names;
 mod queue;
@@ -48,7 +51,11 @@ pub fn sync(
     target: Target,
 ) -> anyhow::Result<RunReport> {
     let waits = store.waits();
-    recorded_sync(store, system, target).map_err(|e| crate::error::explain_store_error(e, waits))
+    let report = recorded_sync(store, system, target)
+        .map_err(|e| crate::error::explain_store_error(e, waits))?;
+    // (Past the run's record: a failure here leaves the run `succeeded`, as it is.)
+    crate::failpoint::hit("after_commit")?;
+    Ok(report)
 }
 
 /// `sync`: the run, and its row.
@@ -204,7 +211,26 @@ fn run_plan(store: &mut Store, plan: &Plan<'_>) -> anyhow::Result<RunReport> {
         merged.counts.inserted = written.inserted;
         merged.counts.updated = written.updated;
         merged.counts.deleted = written.deleted;
-        run::record(ops, plan, merged, now())
+        // Before anything commits: a full sync that would delete most of its window is refused.
+        let overridden = match plan.mode {
+            Mode::Changes => None,
+            Mode::Full => {
+                let c = &merged.counts;
+                let stored = c.unchanged + c.updated + c.deleted;
+                match guard::judge(system, plan.window.days, c.read, stored, c.deleted) {
+                    guard::Verdict::Pass => None,
+                    guard::Verdict::Overridden(what) => {
+                        tracing::warn!(system = %system.name, "mass-delete guard overridden: {what}");
+                        Some(what)
+                    }
+                    guard::Verdict::Refused(failure) => return Err(failure.into()),
+                }
+            }
+        };
+        crate::failpoint::hit("before_run_record")?;
+        let report = run::record(ops, plan, merged, now(), overridden)?;
+        crate::failpoint::hit("before_commit")?;
+        Ok(report)
     })
 }
 

@@ -259,6 +259,7 @@ fn run_queued(
             );
         }
     }
+    crate::failpoint::hit("batch_written")?;
     let took = started.elapsed();
     if took > std::time::Duration::from_millis(200) {
         tracing::debug!(seconds = took.as_secs_f64(), "slow write");

@@ -219,6 +219,7 @@ pub(super) fn record(
     plan: &Plan<'_>,
     m: Merged,
     finished_at: NaiveDateTime,
+    mass_delete_override: Option<String>,
 ) -> anyhow::Result<RunReport> {
     let system = plan.system;
     let stale_open_since = m
@@ -295,6 +296,7 @@ pub(super) fn record(
         new_activity_codes: c.new_activity_codes as i64,
         error: None,
         watermark: watermark.clone(),
+        mass_delete_override,
     };
     ops.finish_run(plan.run_id, &outcome)
         .context("recording the run's counts")?;

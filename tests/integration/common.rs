@@ -203,6 +203,22 @@ impl TestStore {
         .n
     }
 
+    /// The text value `sql` selects (one row, one column named `t`).
+    pub fn text(&self, sql: &str) -> String {
+        #[derive(QueryableByName)]
+        struct T {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            t: String,
+        }
+        let q = diesel::sql_query(sql);
+        match &mut self.dba() {
+            Dba::Postgres(c) => q.get_result::<T>(c),
+            Dba::Sqlite(c) => q.get_result::<T>(c),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .t
+    }
+
     /// The `external_activity` view, ordered by agent and start.
     pub fn view(&self) -> Vec<ViewRow> {
         use schema::external_activity::dsl as v;
