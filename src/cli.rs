@@ -295,6 +295,16 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
     }
 }
 
+/// The WFM database a sync (or a dry run) works on, its schema up to date, and how its errors are said.
+fn open_for_sync(config: &Config) -> anyhow::Result<Store> {
+    let waits = config.database_url.waits();
+    let explain = move |e: anyhow::Error| crate::error::explain_store_error(e, waits);
+    let mut store =
+        Store::open(&config.database_url, Create::Never).map_err(|e| explain(e.into()))?;
+    store.check_schema().map_err(explain)?;
+    Ok(store)
+}
+
 /// `sync --dry-run`: what each sync would do, printed; nothing written, no lock taken. Exit 66 when the
 /// mass-delete guard would refuse one.
 fn dry_run_command(
@@ -303,14 +313,13 @@ fn dry_run_command(
     jobs: &[Job<'_>],
     format: sync::dry_run::DryFormat,
 ) -> anyhow::Result<u8> {
+    let mut store = open_for_sync(config)?;
     let waits = config.database_url.waits();
-    let explain = |e: anyhow::Error| crate::error::explain_store_error(e, waits);
-    let mut store =
-        Store::open(&config.database_url, Create::Never).map_err(|e| explain(e.into()))?;
-    store.check_schema().map_err(explain)?;
     let mut reports = Vec::new();
     for (system, target) in jobs {
-        reports.push(sync::dry_run::dry_run(&mut store, system, *target).map_err(explain)?);
+        let report = sync::dry_run::dry_run(&mut store, system, *target)
+            .map_err(|e| crate::error::explain_store_error(e, waits))?;
+        reports.push(report);
     }
     reporter.out(&sync::dry_run::render(&reports, format)?);
     let refused = reports.iter().any(|r| matches!(r.guard, Some((true, _))));
@@ -326,11 +335,7 @@ fn sync_round(
     jobs: &[Job<'_>],
     wait_lock: Option<std::time::Duration>,
 ) -> anyhow::Result<u8> {
-    let waits = config.database_url.waits();
-    let explain = |e: anyhow::Error| crate::error::explain_store_error(e, waits);
-    let mut store =
-        Store::open(&config.database_url, Create::Never).map_err(|e| explain(e.into()))?;
-    store.check_schema().map_err(explain)?;
+    let mut store = open_for_sync(config)?;
     crate::failpoint::hit("store_connected")?;
     match wait_lock {
         None => store.lock(false)?,
