@@ -2,72 +2,26 @@
 //! employees, a code moved in one step, agent IDs handed on at a date (across a DST day), what waits for a
 //! mapping, and a system's whole mapping as CSV and back. Each refusal exits 65 and changes nothing.
 
-use std::process::Command;
-
 use crate::common::*;
 use crate::on_both_stores;
 
-/// A store, a SQLite source (variable ACDSYNC_T_ADMIN) and a config naming both, system "paris".
-struct Site {
-    store: TestStore,
-    source: Source,
-    dir: tempfile::TempDir,
-}
+/// A store, and system "paris" reading a SQLite source, in a config file.
+struct Site(CliSite);
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+impl std::ops::Deref for Site {
+    type Target = CliSite;
+    fn deref(&self) -> &CliSite {
+        &self.0
+    }
 }
 
 impl Site {
     fn new(kind: StoreKind) -> Site {
-        let store = TestStore::migrated(kind);
-        let source = Source::new(SourceKind::Sqlite);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("q.sql"),
-            acdsync::demo::GENERIC_SESSIONS_SQL,
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("acdsync.toml"),
-            format!(
-                "[wfm]\ndatabase_url = \"{}\"\n\n{}",
-                store.url,
-                system_toml(
-                    "paris",
-                    "Europe/Paris",
-                    "q.sql",
-                    "connection_string_env = \"ACDSYNC_T_ADMIN\"\nwindow_parameters = \"literal\""
-                )
-            ),
-        )
-        .unwrap();
-        Site { store, source, dir }
+        Site(CliSite::new(kind, &[("paris", "")]))
     }
 
-    fn run(&self, args: &[&str]) -> Out {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("acdsync"))
-            .env("ACDSYNC_T_ADMIN", &self.source.connection_string)
-            .env_remove("ACDSYNC_DATABASE_URL")
-            .env_remove("ACDSYNC_CONFIG")
-            .current_dir(self.dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// `run`, which must succeed; its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.code, Some(0), "{args:?}: {}{}", out.stdout, out.stderr);
-        out.stdout
+    fn paris(&self) -> &Source {
+        self.source("paris")
     }
 
     /// `run`, which must be refused (exit 65); its standard error.
@@ -163,7 +117,7 @@ on_both_stores!(employees_are_listed_and_added_with_a_reference, |kind| {
         "id,name,external_ref,agent_ids\n1,Ada Lovelace,E-001,0\n2,Ada Lovelace,,0\n"
     );
     // Two employees of one name: mapping by that name is refused, naming both; by the reference it is done
-    site.source.set_rows(&[row(
+    site.paris().set_rows(&[row(
         "1001",
         None,
         "2026-01-15 08:00:00",
@@ -182,7 +136,7 @@ on_both_stores!(employees_are_listed_and_added_with_a_reference, |kind| {
 on_both_stores!(a_code_moves_in_one_step_and_past_sessions_follow, |kind| {
     // Given a day imported with code BRK, discovered on Present
     let site = Site::new(kind);
-    site.source.set_rows(&[
+    site.paris().set_rows(&[
         row(
             "1001",
             Some("BRK"),
@@ -270,7 +224,7 @@ on_both_stores!(a_code_moves_in_one_step_and_past_sessions_follow, |kind| {
 
     // And a code not seen yet is mapped ahead of its first import
     site.ok(&["map", "code", "--system", "paris", "TRAIN", "Break"]);
-    site.source.set_rows(&[row(
+    site.paris().set_rows(&[row(
         "1001",
         Some("TRAIN"),
         "2026-01-16 08:00:00",
@@ -285,7 +239,7 @@ on_both_stores!(
     |kind| {
         // Given ID 1001's sessions around the spring change in Paris (2026-03-29, 02:00 -> 03:00)
         let site = Site::new(kind);
-        site.source.set_rows(&[
+        site.paris().set_rows(&[
             row(
                 "1001",
                 None,
@@ -406,7 +360,7 @@ on_both_stores!(
 /// A mapped site: codes, and agent IDs with periods and without owner.
 fn mapped_site(kind: StoreKind) -> Site {
     let site = Site::new(kind);
-    site.source.set_rows(&[
+    site.paris().set_rows(&[
         row(
             "1001",
             Some("BRK"),

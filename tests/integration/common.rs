@@ -627,3 +627,89 @@ pub fn written(r: &RunReport) -> (u64, u64, u64) {
 pub fn system_toml(name: &str, zone: &str, sql_file: &str, more: &str) -> String {
     format!("[[system]]\nname = \"{name}\"\ntime_zone = \"{zone}\"\nsql_file = \"{sql_file}\"\n{more}\n")
 }
+
+/// What the binary printed and how it ended.
+pub struct CliOut {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A folder with `acdsync.toml` naming a migrated store and systems, each reading a SQLite source of its
+/// own (generic sessions query, literal window bounds) through its connection string in the variable
+/// `ACDSYNC_T_<NAME>`; the binary is run in that folder, as an operator runs it.
+pub struct CliSite {
+    pub store: TestStore,
+    pub dir: tempfile::TempDir,
+    sources: Vec<(String, Source)>,
+}
+
+impl CliSite {
+    /// `systems`: (name, more lines of its `[[system]]`), all in Europe/Paris.
+    pub fn new(kind: StoreKind, systems: &[(&str, &str)]) -> CliSite {
+        let store = TestStore::migrated(kind);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("q.sql"), GENERIC_SESSIONS_SQL).unwrap();
+        let mut config = format!("[wfm]\ndatabase_url = \"{}\"\n", store.url);
+        let mut sources = Vec::new();
+        for (name, more) in systems {
+            let var = format!("ACDSYNC_T_{}", name.to_uppercase());
+            config += &format!(
+                "\n{}",
+                system_toml(
+                    name,
+                    "Europe/Paris",
+                    "q.sql",
+                    &format!("connection_string_env = \"{var}\"\nwindow_parameters = \"literal\"\n{more}")
+                )
+            );
+            sources.push((var, Source::new(SourceKind::Sqlite)));
+        }
+        std::fs::write(dir.path().join("acdsync.toml"), config).unwrap();
+        CliSite {
+            store,
+            dir,
+            sources,
+        }
+    }
+
+    /// The source of the system `name`.
+    pub fn source(&self, name: &str) -> &Source {
+        let var = format!("ACDSYNC_T_{}", name.to_uppercase());
+        &self
+            .sources
+            .iter()
+            .find(|(v, _)| *v == var)
+            .expect("a system of the site")
+            .1
+    }
+
+    /// `acdsync ARGS` in the site's folder, with the sources' variables set.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("acdsync"));
+        for (var, source) in &self.sources {
+            c.env(var, &source.connection_string);
+        }
+        c.env_remove("ACDSYNC_DATABASE_URL")
+            .env_remove("ACDSYNC_CONFIG")
+            .current_dir(self.dir.path())
+            .args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> CliOut {
+        let out = self.command(args).output().unwrap();
+        CliOut {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `run`, which must succeed; its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.code, Some(0), "{args:?}: {}{}", out.stdout, out.stderr);
+        out.stdout
+    }
+}

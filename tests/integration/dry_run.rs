@@ -10,53 +10,29 @@ use chrono::NaiveDateTime;
 use crate::common::*;
 use crate::on_both_stores;
 
-struct Site {
-    store: TestStore,
-    source: Source,
-    dir: tempfile::TempDir,
+/// A store, and system "paris" reading a SQLite source, in a config file.
+struct Site(CliSite);
+
+impl std::ops::Deref for Site {
+    type Target = CliSite;
+    fn deref(&self) -> &CliSite {
+        &self.0
+    }
 }
 
 impl Site {
     fn new(kind: StoreKind) -> Site {
-        let store = TestStore::migrated(kind);
-        let source = Source::new(SourceKind::Sqlite);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("q.sql"),
-            acdsync::demo::GENERIC_SESSIONS_SQL,
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("acdsync.toml"),
-            format!(
-                "[wfm]\ndatabase_url = \"{}\"\n\n{}",
-                store.url,
-                system_toml(
-                    "paris",
-                    "Europe/Paris",
-                    "q.sql",
-                    "connection_string_env = \"ACDSYNC_T_DRY\"\nwindow_parameters = \"literal\""
-                )
-            ),
-        )
-        .unwrap();
-        Site { store, source, dir }
+        Site(CliSite::new(kind, &[("paris", "")]))
     }
 
+    fn paris(&self) -> &Source {
+        self.source("paris")
+    }
+
+    /// The exit code, standard output and standard error of `acdsync ARGS`.
     fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("acdsync"))
-            .env("ACDSYNC_T_DRY", &self.source.connection_string)
-            .env_remove("ACDSYNC_DATABASE_URL")
-            .env_remove("ACDSYNC_CONFIG")
-            .current_dir(self.dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let out = self.0.run(args);
+        (out.code, out.stdout, out.stderr)
     }
 
     /// The whole store, as bytes a difference shows in: PostgreSQL's `pg_dump` (data and sequences),
@@ -129,7 +105,7 @@ on_both_stores!(
         // Given a day synced once, then changed in the source: a session gone, two ends moved, a code changed,
         // and sessions of a new agent with a new code
         let site = Site::new(kind);
-        site.source.set_rows(&[
+        site.paris().set_rows(&[
             row(
                 "1001",
                 None,
@@ -158,7 +134,7 @@ on_both_stores!(
         ]);
         let (code, _, err) = site.run(&["sync", "--date", "2026-01-15"]);
         assert_eq!(code, Some(0), "{err}");
-        site.source.set_rows(&[
+        site.paris().set_rows(&[
             row(
                 "1001",
                 None,
@@ -304,7 +280,7 @@ on_both_stores!(
 on_both_stores!(a_dry_run_says_when_the_guard_would_refuse, |kind| {
     // Given a day synced once, then an empty source
     let site = Site::new(kind);
-    site.source.set_rows(&[
+    site.paris().set_rows(&[
         row(
             "1001",
             None,
@@ -320,7 +296,7 @@ on_both_stores!(a_dry_run_says_when_the_guard_would_refuse, |kind| {
     ]);
     let (code, _, err) = site.run(&["sync", "--date", "2026-01-15"]);
     assert_eq!(code, Some(0), "{err}");
-    site.source.set_rows(&[]);
+    site.paris().set_rows(&[]);
     let before = site.dump();
 
     // When a dry run runs, Then it says the guard would refuse (exit 66) and writes nothing
@@ -341,7 +317,7 @@ on_both_stores!(a_dry_run_says_when_the_guard_would_refuse, |kind| {
 fn a_dry_run_of_a_system_the_store_has_never_seen_registers_nothing() {
     // Given a migrated store that has never synced "paris"
     let site = Site::new(StoreKind::Sqlite);
-    site.source.set_rows(&[row(
+    site.paris().set_rows(&[row(
         "1001",
         Some("BRK"),
         "2026-01-15 08:00:00",
@@ -383,7 +359,7 @@ fn a_dry_run_in_incremental_mode_reads_the_changes_and_moves_no_watermark() {
         .replace("sql_file = \"q.sql\"", "sql_file = \"w.sql\"")
         + "[system.incremental]\nsql_file = \"c.sql\"\nwatermark = \"integer\"\nfull_sync_every = \"24h\"\n";
     std::fs::write(site.dir.path().join("acdsync.toml"), config).unwrap();
-    site.source.execute(&format!(
+    site.paris().execute(&format!(
         "INSERT INTO acd_agent_states VALUES ('1001', NULL, '{today} 00:00:10', '{today} 00:00:20')"
     ));
     let (code, _, err) = site.run(&["sync"]);
@@ -393,7 +369,7 @@ fn a_dry_run_in_incremental_mode_reads_the_changes_and_moves_no_watermark() {
             .text("SELECT COALESCE(watermark, '') AS t FROM external_systems")
     };
     assert_eq!(watermark(), "1");
-    site.source.execute(&format!(
+    site.paris().execute(&format!(
         "INSERT INTO acd_agent_states VALUES ('1002', NULL, '{today} 00:00:30', NULL)"
     ));
     let before = site.dump();

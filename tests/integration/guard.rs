@@ -3,23 +3,17 @@
 //! `refused` with the numbers, exit 66, one line saying what to check and how to override; the other systems
 //! still synced. A normal correction passes; `--allow-mass-delete` lets it through and its run row says so.
 
-use std::process::Command;
-
 use crate::common::*;
 use crate::on_both_stores;
 
 /// Two systems, "paris" and "lyon", each reading a SQLite source of its own, into one store.
-struct Site {
-    store: TestStore,
-    paris: Source,
-    lyon: Source,
-    dir: tempfile::TempDir,
-}
+struct Site(CliSite);
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+impl std::ops::Deref for Site {
+    type Target = CliSite;
+    fn deref(&self) -> &CliSite {
+        &self.0
+    }
 }
 
 /// `n` sessions of agent A<i> on 2026-01-15, one a minute from 06:00, each 30 s long.
@@ -38,61 +32,21 @@ fn fill(source: &Source, n: u32) {
 
 impl Site {
     fn new(kind: StoreKind, extra: &str) -> Site {
-        let store = TestStore::migrated(kind);
-        let (paris, lyon) = (
-            Source::new(SourceKind::Sqlite),
-            Source::new(SourceKind::Sqlite),
-        );
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("q.sql"),
-            acdsync::demo::GENERIC_SESSIONS_SQL,
-        )
-        .unwrap();
-        let system = |name: &str, var: &str| {
-            system_toml(
-                name,
-                "Europe/Paris",
-                "q.sql",
-                &format!(
-                    "connection_string_env = \"{var}\"\nwindow_parameters = \"literal\"\n{extra}"
-                ),
-            )
-        };
-        std::fs::write(
-            dir.path().join("acdsync.toml"),
-            format!(
-                "[wfm]\ndatabase_url = \"{}\"\n\n{}\n{}",
-                store.url,
-                system("paris", "ACDSYNC_T_PARIS"),
-                system("lyon", "ACDSYNC_T_LYON")
-            ),
-        )
-        .unwrap();
-        Site {
-            store,
-            paris,
-            lyon,
-            dir,
-        }
+        Site(CliSite::new(kind, &[("paris", extra), ("lyon", extra)]))
     }
 
-    fn sync(&self, extra: &[&str]) -> Out {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("acdsync"))
-            .env("ACDSYNC_T_PARIS", &self.paris.connection_string)
-            .env("ACDSYNC_T_LYON", &self.lyon.connection_string)
-            .env_remove("ACDSYNC_DATABASE_URL")
-            .env_remove("ACDSYNC_CONFIG")
-            .current_dir(self.dir.path())
-            .args(["sync", "--date", "2026-01-15"])
-            .args(extra)
-            .output()
-            .unwrap();
-        Out {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+    fn paris(&self) -> &Source {
+        self.source("paris")
+    }
+
+    fn lyon(&self) -> &Source {
+        self.source("lyon")
+    }
+
+    fn sync(&self, extra: &[&str]) -> CliOut {
+        let mut args = vec!["sync", "--date", "2026-01-15"];
+        args.extend(extra);
+        self.run(&args)
     }
 
     fn sessions(&self, system: &str) -> i64 {
@@ -134,8 +88,8 @@ impl Site {
     /// Both systems synced once: paris with `n` sessions, lyon with 30.
     fn synced(kind: StoreKind, n: u32, extra: &str) -> Site {
         let site = Site::new(kind, extra);
-        fill(&site.paris, n);
-        fill(&site.lyon, 30);
+        fill(site.paris(), n);
+        fill(site.lyon(), 30);
         let out = site.sync(&[]);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         assert_eq!(site.sessions("paris"), i64::from(n));
@@ -145,7 +99,7 @@ impl Site {
 
 /// The refusal a user sees: exit 66, the one line on stderr, nothing written for paris, its run `refused`
 /// with `numbers` in it, and lyon synced with its change.
-fn assert_refused(site: &Site, out: &Out, before: &[(i64, String)], numbers: &str) {
+fn assert_refused(site: &Site, out: &CliOut, before: &[(i64, String)], numbers: &str) {
     assert_eq!(out.code, Some(66), "{}{}", out.stdout, out.stderr);
     let line = out
         .stderr
@@ -171,8 +125,8 @@ on_both_stores!(an_empty_source_is_refused_and_writes_nothing, |kind| {
     let site = Site::synced(kind, 5, "");
     let before = site.paris_sessions();
     // When paris's source returns nothing, and lyon's has one session more
-    fill(&site.paris, 0);
-    fill(&site.lyon, 31);
+    fill(site.paris(), 0);
+    fill(site.lyon(), 31);
     let out = site.sync(&[]);
     // Then paris is refused and keeps its 5 sessions; lyon is synced
     assert_refused(
@@ -192,7 +146,7 @@ on_both_stores!(
         let site = Site::synced(kind, 100, "");
         let before = site.paris_sessions();
         // When its source keeps only the first 10
-        site.paris
+        site.paris()
             .execute("DELETE FROM acd_agent_states WHERE started_at >= '2026-01-15 06:10:00'");
         let out = site.sync(&[]);
         // Then the sync is refused with the numbers, and nothing of paris changed
@@ -225,10 +179,10 @@ on_both_stores!(a_normal_correction_passes, |kind| {
     // Given paris synced with 100 sessions
     let site = Site::synced(kind, 100, "");
     // When the source corrects itself: 5 sessions gone, 10 ends changed, 5 new
-    site.paris
+    site.paris()
         .execute("DELETE FROM acd_agent_states WHERE started_at < '2026-01-15 06:05:00'");
-    site.paris.execute("UPDATE acd_agent_states SET ended_at = replace(ended_at, ':30', ':45') WHERE started_at >= '2026-01-15 07:00:00' AND started_at < '2026-01-15 07:10:00'");
-    site.paris.execute("INSERT INTO acd_agent_states VALUES ('B1', NULL, '2026-01-15 12:00:00', '2026-01-15 12:01:00'), ('B1', NULL, '2026-01-15 12:02:00', '2026-01-15 12:03:00'), ('B1', NULL, '2026-01-15 12:04:00', '2026-01-15 12:05:00'), ('B1', NULL, '2026-01-15 12:06:00', '2026-01-15 12:07:00'), ('B1', NULL, '2026-01-15 12:08:00', '2026-01-15 12:09:00')");
+    site.paris().execute("UPDATE acd_agent_states SET ended_at = replace(ended_at, ':30', ':45') WHERE started_at >= '2026-01-15 07:00:00' AND started_at < '2026-01-15 07:10:00'");
+    site.paris().execute("INSERT INTO acd_agent_states VALUES ('B1', NULL, '2026-01-15 12:00:00', '2026-01-15 12:01:00'), ('B1', NULL, '2026-01-15 12:02:00', '2026-01-15 12:03:00'), ('B1', NULL, '2026-01-15 12:04:00', '2026-01-15 12:05:00'), ('B1', NULL, '2026-01-15 12:06:00', '2026-01-15 12:07:00'), ('B1', NULL, '2026-01-15 12:08:00', '2026-01-15 12:09:00')");
     let out = site.sync(&[]);
     // Then it is applied
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -244,7 +198,7 @@ on_both_stores!(
     |kind| {
         // Given systems that allow mass deletes in their config
         let site = Site::synced(kind, 40, "allow_mass_delete = true");
-        fill(&site.paris, 0);
+        fill(site.paris(), 0);
         let out = site.sync(&[]);
         // Then an empty source empties the window, and the run row says it was allowed
         assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -257,7 +211,7 @@ on_both_stores!(
         // And with mass_delete_share = 0.1, deleting 5 of 40 (12.5 %) is refused
         let site = Site::synced(kind, 40, "mass_delete_share = 0.1");
         let before = site.paris_sessions();
-        site.paris
+        site.paris()
             .execute("DELETE FROM acd_agent_states WHERE started_at < '2026-01-15 06:05:00'");
         let out = site.sync(&[]);
         assert_refused(&site, &out, &before, "would delete 5 of the 40 sessions stored for 2026-01-15 (more than mass_delete_share = 0.1");
