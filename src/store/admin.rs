@@ -325,36 +325,31 @@ const SQLITE_WAITING: (&str, &str) = waiting_sql!(
     "SUM((julianday(s.ended_at) - julianday(s.started_at)) * 86400.0)"
 );
 
+/// The two reports on one backend, with its SQL (`PG_WAITING`, `SQLITE_WAITING`).
+macro_rules! waiting_ops {
+    ($sql:expr) => {
+        fn unmapped_agents(&mut self, system_id: Option<i64>) -> QueryResult<Vec<WaitingRow>> {
+            diesel::sql_query($sql.0)
+                .bind::<Nullable<BigInt>, _>(system_id)
+                .load(self)
+        }
+
+        fn codes_on_present(&mut self, system_id: Option<i64>) -> QueryResult<Vec<WaitingRow>> {
+            diesel::sql_query($sql.1)
+                .bind::<Nullable<BigInt>, _>(system_id)
+                .load(self)
+        }
+    };
+}
+
 impl AdminOps for PgConnection {
     admin_shared!();
-
-    fn unmapped_agents(&mut self, system_id: Option<i64>) -> QueryResult<Vec<WaitingRow>> {
-        diesel::sql_query(PG_WAITING.0)
-            .bind::<Nullable<BigInt>, _>(system_id)
-            .load(self)
-    }
-
-    fn codes_on_present(&mut self, system_id: Option<i64>) -> QueryResult<Vec<WaitingRow>> {
-        diesel::sql_query(PG_WAITING.1)
-            .bind::<Nullable<BigInt>, _>(system_id)
-            .load(self)
-    }
+    waiting_ops!(PG_WAITING);
 }
 
 impl AdminOps for SqliteConnection {
     admin_shared!();
-
-    fn unmapped_agents(&mut self, system_id: Option<i64>) -> QueryResult<Vec<WaitingRow>> {
-        diesel::sql_query(SQLITE_WAITING.0)
-            .bind::<Nullable<BigInt>, _>(system_id)
-            .load(self)
-    }
-
-    fn codes_on_present(&mut self, system_id: Option<i64>) -> QueryResult<Vec<WaitingRow>> {
-        diesel::sql_query(SQLITE_WAITING.1)
-            .bind::<Nullable<BigInt>, _>(system_id)
-            .load(self)
-    }
+    waiting_ops!(SQLITE_WAITING);
 }
 
 impl Store {
