@@ -297,8 +297,7 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
 
 /// The WFM database a sync (or a dry run) works on, its schema up to date, and how its errors are said.
 fn open_for_sync(config: &Config) -> anyhow::Result<Store> {
-    let waits = config.database_url.waits();
-    let explain = move |e: anyhow::Error| crate::error::explain_store_error(e, waits);
+    let explain = |e: anyhow::Error| crate::error::explain_store_error(e, &config.database_url);
     let mut store =
         Store::open(&config.database_url, Create::Never).map_err(|e| explain(e.into()))?;
     store.check_schema().map_err(explain)?;
@@ -314,11 +313,10 @@ fn dry_run_command(
     format: sync::dry_run::DryFormat,
 ) -> anyhow::Result<u8> {
     let mut store = open_for_sync(config)?;
-    let waits = config.database_url.waits();
     let mut reports = Vec::new();
     for (system, target) in jobs {
         let report = sync::dry_run::dry_run(&mut store, system, *target)
-            .map_err(|e| crate::error::explain_store_error(e, waits))?;
+            .map_err(|e| crate::error::explain_store_error(e, &config.database_url))?;
         reports.push(report);
     }
     reporter.out(&sync::dry_run::render(&reports, format)?);
@@ -401,6 +399,14 @@ fn sync_one(
                     "sync finished"
                 );
                 reporter.out(&report::render(&r));
+            }
+            Err(e) if crate::error::after_commit(&e) => {
+                let what = format!(
+                    "system {:?}: synced and committed, then failed",
+                    system.name
+                );
+                reporter.failure("sync committed, then failed", &what, &e);
+                failure.get_or_insert(crate::error::exit_code(&e));
             }
             Err(e) => {
                 let what = format!("system {:?}: sync failed, nothing written", system.name);

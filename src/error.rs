@@ -69,6 +69,22 @@ impl Failure {
     }
 }
 
+/// Context of an error that came after a run committed: its sessions and its `succeeded` row are stored,
+/// so the report must not say that nothing was written.
+#[derive(Debug)]
+pub struct AfterCommit;
+
+impl std::fmt::Display for AfterCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the run was committed (its import_runs row says succeeded), then this failed")
+    }
+}
+
+/// Whether an error came after its run committed (`AfterCommit`).
+pub fn after_commit(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<AfterCommit>().is_some()
+}
+
 /// The exit code for an error chain: the first `Failure` in it decides, otherwise 1.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     failure_of(err).map_or(exit::FAILED, Failure::exit_code)
@@ -89,7 +105,8 @@ pub fn interrupted(err: &anyhow::Error) -> bool {
 /// lock_timeout, SQLite's busy timeout: exit 75, retry later), a statement longer than statement_timeout, or
 /// an SQLite file or folder this process may not write ("readonly database": exit 78). Other errors come back
 /// as they are.
-pub fn explain_store_error(err: anyhow::Error, waits: crate::config::Waits) -> anyhow::Error {
+pub fn explain_store_error(err: anyhow::Error, url: &crate::config::DatabaseUrl) -> anyhow::Error {
+    let waits = url.waits();
     // A statement cancelled on SIGTERM or SIGINT (`crate::stop`) is the interruption, whatever it said.
     let err = crate::stop::interrupted_if_signalled(err);
     if crate::error::interrupted(&err) {
@@ -113,7 +130,8 @@ pub fn explain_store_error(err: anyhow::Error, waits: crate::config::Waits) -> a
         Failure::LockTimeout(format!("{why} ({text})")).into()
     } else if text.contains("attempt to write a readonly database") {
         Failure::Config(format!(
-            "the WFM database file or its folder is not writable by this process (uid {}): SQLite writes FILE-wal and FILE-shm beside the file, so the file and its folder must both be writable; check their owner and mode ({text})",
+            "{} is not writable by this process (uid {}): SQLite writes FILE-wal and FILE-shm beside the file, so the file, these two if they exist, and its folder must all be writable; check their owner and mode ({text})",
+            not_writable(url),
             process_uid()
         ))
         .into()
@@ -124,6 +142,46 @@ pub fn explain_store_error(err: anyhow::Error, waits: crate::config::Waits) -> a
         ))
     } else {
         err
+    }
+}
+
+/// Which of an SQLite store's file, its `-wal` and `-shm` files and its folder this process may not write,
+/// named with their modes (a `-shm` left read-only by a run on a read-only file keeps the store read-only
+/// after the file is made writable again).
+fn not_writable(url: &crate::config::DatabaseUrl) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(crate::config::Backend::Sqlite(file)) = url.backend() else {
+        return "the WFM database".into();
+    };
+    let folder = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    let with = |suffix: &str| {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let denied: Vec<String> = [file.clone(), with("-wal"), with("-shm"), folder]
+        .into_iter()
+        .filter(|p| p.exists())
+        .filter(|p| {
+            let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+                return false;
+            };
+            // Safety: a valid C string; access(2) only reads it.
+            unsafe { libc::access(c.as_ptr(), libc::W_OK) != 0 }
+        })
+        .map(|p| {
+            let mode = std::fs::metadata(&p).map_or(0, |m| m.permissions().mode() & 0o7777);
+            format!("{} (mode {mode:04o})", p.display())
+        })
+        .collect();
+    match denied.len() {
+        0 => format!("the WFM database {} or a file beside it", file.display()),
+        _ => denied.join(", "),
     }
 }
 

@@ -15,7 +15,8 @@ use super::schema::{
     activities, agent_id_owners, employees, external_activity_codes, external_agent_ids,
     external_systems,
 };
-use super::{in_transaction, Store, Wfm};
+use super::transaction::in_transaction;
+use super::{Store, Wfm};
 
 /// An ownership period of an agent ID: [valid_from, valid_to), `None` bounds open.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
@@ -360,8 +361,8 @@ impl Store {
         work: impl FnOnce(&mut dyn AdminOps) -> anyhow::Result<R>,
     ) -> anyhow::Result<R> {
         match &mut self.conn {
-            Wfm::Postgres(c) => in_transaction(c, "BEGIN", |c| work(c)),
-            Wfm::Sqlite(c, _) => in_transaction(c, "BEGIN IMMEDIATE", |c| work(c)),
+            Wfm::Postgres(c) => in_transaction(c, ("BEGIN", &self.name), |c| work(c)),
+            Wfm::Sqlite(c, _) => in_transaction(c, ("BEGIN IMMEDIATE", &self.name), |c| work(c)),
         }
     }
 }

@@ -18,6 +18,7 @@ mod postgres;
 pub mod reader;
 pub mod schema;
 mod sqlite;
+mod transaction;
 
 pub use models::{RunMode, RunStatus, SessionKey};
 pub use ops::WfmOps;
@@ -169,6 +170,11 @@ impl Store {
     }
 
     /// How long its connections wait ([wfm] lock_timeout, statement_timeout, connect_timeout).
+    /// The database's URL (its waits, its backend), for messages.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
     pub fn waits(&self) -> crate::config::Waits {
         self.url.waits()
     }
@@ -346,19 +352,6 @@ impl Store {
         }
     }
 
-    /// Runs `work` in one transaction, committed if it returns `Ok`, rolled back otherwise. On SQLite the
-    /// write lock is taken up front (`BEGIN IMMEDIATE`): a deferred transaction that reads, then writes,
-    /// can fail with SQLITE_BUSY without waiting.
-    pub fn transaction<R>(
-        &mut self,
-        work: impl FnOnce(&mut (dyn WfmOps + Send)) -> anyhow::Result<R>,
-    ) -> anyhow::Result<R> {
-        match &mut self.conn {
-            Wfm::Postgres(c) => in_transaction(c, "BEGIN", |c| work(c)),
-            Wfm::Sqlite(c, _) => in_transaction(c, "BEGIN IMMEDIATE", |c| work(c)),
-        }
-    }
-
     /// What a run of the system `name` starts from: its id (the system is registered if new), its
     /// watermark and its last full sync. Runs left `running` by a process that stopped are marked
     /// `abandoned` first (the run lock is held: nobody runs them).
@@ -372,7 +365,16 @@ impl Store {
         time_zone: &str,
         now: NaiveDateTime,
     ) -> anyhow::Result<RunFacts> {
-        let ops = self.ops();
+        // One transaction, for the reason `start_run` gives.
+        self.transaction(|ops| Self::prepare_run_in(ops, name, time_zone, now))
+    }
+
+    fn prepare_run_in(
+        ops: &mut (dyn WfmOps + Send),
+        name: &str,
+        time_zone: &str,
+        now: NaiveDateTime,
+    ) -> anyhow::Result<RunFacts> {
         let (system_id, stored_zone) = ops.register_system(name, time_zone)?;
         if stored_zone != time_zone {
             match ops.count_sessions(system_id)? {
@@ -425,8 +427,11 @@ impl Store {
     }
 
     /// Writes the `import_runs` row of a run starting now, and returns its id.
+    /// In a transaction of its own: SQLite commits an autocommit `INSERT … RETURNING` when the statement
+    /// is reset, and a full disk there would go unseen (Diesel does not check the reset), leaving a run
+    /// without its row; a COMMIT reports it.
     pub fn start_run(&mut self, run: &models::NewImportRun) -> anyhow::Result<i64> {
-        Ok(self.ops().start_run(run)?)
+        self.transaction(|ops| Ok(ops.start_run(run)?))
     }
 
     /// Records a failed run (its error, passwords removed); a failure to record it is logged.
@@ -461,35 +466,5 @@ pub struct RunFacts {
 impl Drop for Store {
     fn drop(&mut self) {
         self.unlock();
-    }
-}
-
-/// `work` in a transaction begun with `begin`. Unlike Diesel's `transaction`, a rollback that fails after
-/// `work` failed does not replace `work`'s error: SQLite rolls a transaction back by itself on a full disk or
-/// an I/O error, and the error that says so ("database or disk is full") is the one to report, not "cannot
-/// rollback - no transaction is active".
-fn in_transaction<C, R>(
-    c: &mut C,
-    begin: &str,
-    work: impl FnOnce(&mut C) -> anyhow::Result<R>,
-) -> anyhow::Result<R>
-where
-    C: diesel::Connection<TransactionManager = diesel::connection::AnsiTransactionManager>,
-{
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    AnsiTransactionManager::begin_transaction_sql(c, begin)
-        .context("beginning the run's transaction")?;
-    match work(c) {
-        Ok(r) => {
-            AnsiTransactionManager::commit_transaction(c)
-                .context("committing the run's transaction")?;
-            Ok(r)
-        }
-        Err(e) => {
-            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(c) {
-                tracing::debug!(error = %rollback, "the rollback after a failure failed (the database had rolled back already)");
-            }
-            Err(e)
-        }
     }
 }

@@ -138,10 +138,15 @@ macro_rules! shared_ops {
         }
 
         fn finish_run(&mut self, run_id: i64, outcome: &RunOutcome) -> QueryResult<()> {
-            diesel::update(import_runs::table.find(run_id))
+            match diesel::update(import_runs::table.find(run_id))
                 .set(outcome)
-                .execute(self)
-                .map(drop)
+                .execute(self)?
+            {
+                1 => Ok(()),
+                n => Err(diesel::result::Error::QueryBuilderError(
+                    format!("import_runs has {n} row(s) with id {run_id}, not one: the run's row was not written").into(),
+                )),
+            }
         }
 
         fn load_names(&mut self, kind: NameKind, system_id: i64) -> QueryResult<Vec<NameRow>> {

@@ -50,11 +50,11 @@ pub fn sync(
     system: &ExternalSystemConfig,
     target: Target,
 ) -> anyhow::Result<RunReport> {
-    let waits = store.waits();
+    let url = store.url().clone();
     let report = recorded_sync(store, system, target)
-        .map_err(|e| crate::error::explain_store_error(e, waits))?;
+        .map_err(|e| crate::error::explain_store_error(e, &url))?;
     // (Past the run's record: a failure here leaves the run `succeeded`, as it is.)
-    crate::failpoint::hit("after_commit")?;
+    crate::failpoint::hit("after_commit").map_err(|e| e.context(crate::error::AfterCommit))?;
     Ok(report)
 }
 
@@ -107,7 +107,7 @@ fn recorded_sync(
     // A full sync reaches back to the oldest session stored open before its lookback, so that the first
     // sync whose window holds its end closes it. (Its first read of agent_sessions: one that fails, a lock
     // wait that runs out, is recorded as a failed run of the plain window.)
-    let waits = store.waits();
+    let url = store.url().clone();
     let reach_back = match mode {
         Mode::Full => store.oldest_open_before(facts.system_id, window.utc.lookback_start),
         Mode::Changes => Ok(None),
@@ -118,7 +118,7 @@ fn recorded_sync(
         }
         Ok(None) => window,
         Err(e) => {
-            let e = crate::error::explain_store_error(e.context(recording()), waits);
+            let e = crate::error::explain_store_error(e.context(recording()), &url);
             if let Ok(run_id) = start_run(store, &window) {
                 store.record_failure(run_id, now(), &e);
             }
@@ -143,7 +143,7 @@ fn recorded_sync(
         run_plan(store, &plan)
     });
     result
-        .map_err(|e| crate::error::explain_store_error(e, waits))
+        .map_err(|e| crate::error::explain_store_error(e, &url))
         .inspect_err(|e| store.record_failure(run_id, now(), e))
 }
 
@@ -180,7 +180,8 @@ pub fn sync_and_reconcile(
                     outcomes.push(sync(store, system, Target::Days(Days::one(day))));
                 }
             }
-            Err(e) => outcomes.push(Err(e)),
+            // (After the first run committed: what failed is the reading of the days to read again.)
+            Err(e) => outcomes.push(Err(e.context(crate::error::AfterCommit))),
         }
     }
     outcomes

@@ -13,6 +13,8 @@ mod dst_orders;
 mod events;
 mod events_changes;
 mod events_orders;
+#[cfg(feature = "failpoints")]
+mod failpoints;
 mod fast_paths;
 mod guard;
 mod mapping_rules;
@@ -21,6 +23,7 @@ mod read_only;
 mod repeated_hour;
 mod schema_rules;
 mod signals;
+mod storage_faults;
 mod storage_messages;
 mod vendors;
 mod waits;
