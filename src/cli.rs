@@ -482,12 +482,15 @@ fn demo_command(
          Next:\n  \
          sqlite3 -header -column {wfm} \"SELECT * FROM external_activity ORDER BY started_at LIMIT 10\"\n  \
          sqlite3 -header -column {wfm} \"SELECT * FROM rejected_rows\"\n  \
-         ./target/release/acdsync --config {} sync --date {day}    # again: nothing changes\n",
+         ./target/release/acdsync --config {cfg} sync --date {day}    # again: nothing changes\n  \
+         ./target/release/acdsync --config {cfg} unmapped               # what waits for a mapping\n  \
+         ./target/release/acdsync --config {cfg} activity add Break\n  \
+         ./target/release/acdsync --config {cfg} map code --system demo-acd BREAK Break\n",
         out.telephony_db.display(),
         out.source_rows,
         out.config_path.display(),
         report::render(&out.report),
-        out.config_path.display(),
+        cfg = out.config_path.display(),
     ));
     Ok(exit::OK)
 }
