@@ -228,11 +228,18 @@ impl Store {
                     .truncate(false)
                     .write(true)
                     .open(&lock_path)
-                    .with_context(|| {
-                        format!(
-                            "opening the lock file {}",
-                            PathBuf::from(&lock_path).display()
-                        )
+                    .map_err(|e| {
+                        let path = PathBuf::from(&lock_path);
+                        match e.kind() {
+                            // Created by another user (root's first run): a setting to fix, not a retry.
+                            std::io::ErrorKind::PermissionDenied => Failure::Config(format!(
+                                "cannot open the run lock file {} ({e}): it must be writable by the user acdsync runs as; fix its owner or mode, or delete it while no acdsync runs",
+                                path.display()
+                            ))
+                            .into(),
+                            _ => anyhow::Error::new(e)
+                                .context(format!("opening the lock file {}", path.display())),
+                        }
                     })?;
                 if wait {
                     file.lock().context("waiting for the run lock")?;

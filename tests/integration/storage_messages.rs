@@ -180,3 +180,63 @@ fn a_store_this_user_may_not_write_is_said_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_run_lock_file_this_user_may_not_open_is_said_so() {
+    // Given an SQLite store its user may write, beside a run lock file root left (mode 0600)
+    let source = Source::new(SourceKind::Sqlite);
+    source.set_rows(&[row(
+        "1",
+        None,
+        "2026-01-15 08:00:00",
+        Some("2026-01-15 09:00:00"),
+    )]);
+    let store = TestStore::migrated(StoreKind::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &store.url, &source.connection_string);
+    let path = std::path::PathBuf::from(store.url.strip_prefix("sqlite://").unwrap());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    for p in [
+        dir.path(),
+        path.parent().unwrap(),
+        source.path().parent().unwrap(),
+    ] {
+        mode(p, 0o777);
+    }
+    for p in [
+        cfg.clone(),
+        dir.path().join("q.sql"),
+        path.clone(),
+        source.path(),
+    ] {
+        mode(&p, 0o666);
+    }
+    let lock = std::path::PathBuf::from(format!("{}.lock", path.display()));
+    std::fs::write(&lock, "").unwrap();
+    mode(&lock, 0o600);
+    let _ = std::fs::remove_file(format!("{}-wal", path.display()));
+    let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+
+    // When that user (nobody) syncs
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(assert_cmd::cargo::cargo_bin("acdsync"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", "--date", "2026-01-15"])
+        .env_remove("ACDSYNC_DATABASE_URL")
+        .output()
+        .unwrap();
+
+    // Then it is a configuration error (exit 78) naming the lock file and what to do
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot open the run lock file {}", lock.display()))
+            && stderr.contains("fix its owner or mode"),
+        "{stderr}"
+    );
+}
