@@ -270,7 +270,7 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
     };
     if args.dry_run {
         let jobs: Vec<Job<'_>> = systems.iter().map(|s| (*s, job(s))).collect();
-        return dry_run_command(reporter, &config, &jobs, args.format);
+        return sync::dry_run::command(reporter, &config, &jobs, args.format);
     }
     // SIGTERM and SIGINT stop a run at its next safe point (`crate::stop`; main installs the handlers first).
     crate::stop::install()?;
@@ -295,35 +295,6 @@ fn sync_command(reporter: Reporter, config: Option<&Path>, args: &SyncArgs) -> a
     }
 }
 
-/// The WFM database a sync (or a dry run) works on, its schema up to date, and how its errors are said.
-fn open_for_sync(config: &Config) -> anyhow::Result<Store> {
-    let explain = |e: anyhow::Error| crate::error::explain_store_error(e, &config.database_url);
-    let mut store =
-        Store::open(&config.database_url, Create::Never).map_err(|e| explain(e.into()))?;
-    store.check_schema().map_err(explain)?;
-    Ok(store)
-}
-
-/// `sync --dry-run`: what each sync would do, printed; nothing written, no lock taken. Exit 66 when the
-/// mass-delete guard would refuse one.
-fn dry_run_command(
-    reporter: Reporter,
-    config: &Config,
-    jobs: &[Job<'_>],
-    format: sync::dry_run::DryFormat,
-) -> anyhow::Result<u8> {
-    let mut store = open_for_sync(config)?;
-    let mut reports = Vec::new();
-    for (system, target) in jobs {
-        let report = sync::dry_run::dry_run(&mut store, system, *target)
-            .map_err(|e| crate::error::explain_store_error(e, &config.database_url))?;
-        reports.push(report);
-    }
-    reporter.out(&sync::dry_run::render(&reports, format)?);
-    let refused = reports.iter().any(|r| matches!(r.guard, Some((true, _))));
-    Ok(if refused { exit::MASS_DELETE } else { exit::OK })
-}
-
 /// One sync of each (system, target), under one run lock. Returns the first failure's exit code, or 0.
 /// The run lock is released before this returns (not when the process exits). After SIGTERM or SIGINT no
 /// further system starts, and the round's code is the interruption's.
@@ -333,7 +304,7 @@ fn sync_round(
     jobs: &[Job<'_>],
     wait_lock: Option<std::time::Duration>,
 ) -> anyhow::Result<u8> {
-    let mut store = open_for_sync(config)?;
+    let mut store = Store::open_for_sync(&config.database_url)?;
     crate::failpoint::hit("store_connected")?;
     match wait_lock {
         None => store.lock(false)?,

@@ -8,6 +8,15 @@ use diesel::prelude::*;
 use super::{RunFacts, Store, Wfm, WfmOps};
 
 impl Store {
+    /// The WFM database a sync or a dry run works on: it must exist, its schema up to date; its errors
+    /// said as `explain_store_error` says them.
+    pub fn open_for_sync(url: &crate::config::DatabaseUrl) -> anyhow::Result<Store> {
+        let explain = |e: anyhow::Error| crate::error::explain_store_error(e, url);
+        let mut store = Store::open(url, super::Create::Never).map_err(|e| explain(e.into()))?;
+        store.check_schema().map_err(explain)?;
+        Ok(store)
+    }
+
     /// A system's facts as `prepare_run` gives them, read only; `None` when the store has never seen the
     /// system. A time zone that differs from the stored one is refused as a sync refuses it.
     pub fn run_facts(&mut self, name: &str, time_zone: &str) -> anyhow::Result<Option<RunFacts>> {

@@ -373,3 +373,35 @@ fn csv(reports: &[DryRunReport]) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }
+
+/// `sync --dry-run`: what each sync would do, printed; nothing written, no lock taken. Exit 66 when the
+/// mass-delete guard would refuse one.
+pub fn command(
+    reporter: crate::report::Reporter,
+    config: &crate::config::Config,
+    jobs: &[super::schedule::Job<'_>],
+    format: DryFormat,
+) -> anyhow::Result<u8> {
+    let mut store = Store::open_for_sync(&config.database_url)?;
+    let mut reports = Vec::new();
+    // As a sync: a system that fails is reported, the others are still run; the first failure's code.
+    let mut failure = None;
+    for (system, target) in jobs {
+        match dry_run(&mut store, system, *target) {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                let e = crate::error::explain_store_error(e, &config.database_url);
+                let what = format!("system {:?}: dry run failed", system.name);
+                reporter.failure("dry run failed for this system", &what, &e);
+                failure.get_or_insert(crate::error::exit_code(&e));
+            }
+        }
+    }
+    reporter.out(&render(&reports, format)?);
+    let refused = reports.iter().any(|r| matches!(r.guard, Some((true, _))));
+    Ok(match (failure, refused) {
+        (Some(code), _) => code,
+        (None, true) => crate::error::exit::MASS_DELETE,
+        (None, false) => crate::error::exit::OK,
+    })
+}

@@ -388,3 +388,29 @@ fn a_dry_run_in_incremental_mode_reads_the_changes_and_moves_no_watermark() {
     assert!(site.dump() == before, "a dry run changed the store");
     assert_eq!(watermark(), "1");
 }
+
+#[test]
+fn a_dry_run_goes_on_after_a_system_that_fails() {
+    // Given two systems, the first of which ("lyon") has lost its source table
+    let site = CliSite::new(StoreKind::Sqlite, &[("lyon", ""), ("paris", "")]);
+    site.source("lyon").execute("DROP TABLE acd_agent_states");
+    site.source("paris").set_rows(&[row(
+        "1001",
+        None,
+        "2026-01-15 08:00:00",
+        Some("2026-01-15 09:00:00"),
+    )]);
+    // When a dry run runs, Then lyon's failure is reported, paris's dry run is printed, and it exits 1
+    let out = site.run(&["sync", "--date", "2026-01-15", "--dry-run"]);
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("system \"lyon\": dry run failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("system \"paris\", 2026-01-15 (full)"),
+        "{}",
+        out.stdout
+    );
+}
