@@ -217,3 +217,58 @@ on_both_stores!(
         assert_refused(&site, &out, &before, "would delete 5 of the 40 sessions stored for 2026-01-15 (more than mass_delete_share = 0.1");
     }
 );
+
+#[test]
+fn in_incremental_mode_the_guard_stops_the_full_sync_not_the_changes_runs() {
+    // Given an incremental system (its change key SQLite's rowid) with 30 sessions of today synced in full
+    let site = Site::new(StoreKind::Sqlite, "");
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .date_naive();
+    std::fs::write(
+        site.dir.path().join("w.sql"),
+        "SELECT agent_id, activity_code, started_at, ended_at, rowid FROM acd_agent_states \
+         WHERE started_at >= {lookback_start} AND started_at < {window_end} \
+         AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start}) ORDER BY started_at",
+    )
+    .unwrap();
+    std::fs::write(
+        site.dir.path().join("c.sql"),
+        "SELECT agent_id, activity_code, started_at, ended_at, rowid FROM acd_agent_states WHERE rowid > {watermark} ORDER BY rowid",
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(site.dir.path().join("acdsync.toml"))
+        .unwrap()
+        .replace("sql_file = \"q.sql\"", "sql_file = \"w.sql\"")
+        .replace(
+            "[[system]]\nname = \"lyon\"",
+            "[system.incremental]\nsql_file = \"c.sql\"\nwatermark = \"integer\"\nfull_sync_every = \"24h\"\n\n[[system]]\nname = \"lyon\"",
+        );
+    std::fs::write(site.dir.path().join("acdsync.toml"), config).unwrap();
+    site.paris().execute(&format!(
+        "INSERT INTO acd_agent_states (agent_id, activity_code, started_at, ended_at) \
+         WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < 29) \
+         SELECT 'A' || n, NULL, printf('{today} 00:%02d:00', n), printf('{today} 00:%02d:30', n) FROM i"
+    ));
+    let first = site.run(&["sync", "--system", "paris"]);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert_eq!(site.sessions("paris"), 30);
+
+    // When the source loses 25 of them, Then a changes run (which never deletes) passes
+    site.paris()
+        .execute("DELETE FROM acd_agent_states WHERE rowid > 5");
+    let changes = site.run(&["sync", "--system", "paris"]);
+    assert_eq!(changes.code, Some(0), "{}", changes.stderr);
+    assert_eq!(site.sessions("paris"), 30);
+    // And the full sync of the day is refused, with the numbers, and deletes nothing
+    let full = site.run(&["sync", "--system", "paris", "--full"]);
+    assert_eq!(full.code, Some(66), "{}{}", full.stdout, full.stderr);
+    assert!(
+        full.stderr
+            .contains("would delete 25 of the 30 sessions stored for"),
+        "{}",
+        full.stderr
+    );
+    assert_eq!(site.sessions("paris"), 30);
+    assert_eq!(site.last_run("paris").0, "refused");
+}
