@@ -371,6 +371,14 @@ fn sync_one(
                 );
                 reporter.out(&report::render(&r));
             }
+            Err(e) if crate::error::commit_in_doubt(&e) => {
+                let what = format!(
+                    "system {:?}: the connection to the WFM database was lost at COMMIT, so whether this run was kept is unknown (import_runs says: succeeded, or abandoned after the next sync)",
+                    system.name
+                );
+                reporter.failure("sync's commit lost with its connection", &what, &e);
+                failure.get_or_insert(crate::error::exit_code(&e));
+            }
             Err(e) if crate::error::after_commit(&e) => {
                 let what = format!(
                     "system {:?}: synced and committed, then failed",

@@ -85,6 +85,23 @@ pub fn after_commit(err: &anyhow::Error) -> bool {
     err.downcast_ref::<AfterCommit>().is_some()
 }
 
+/// Whether an error is a COMMIT whose connection was lost: the server may or may not have committed, so
+/// the report must not say that nothing was written (`import_runs` tells: `succeeded`, or `running` until the
+/// next sync marks it `abandoned`).
+pub fn commit_in_doubt(err: &anyhow::Error) -> bool {
+    let text = format!("{err:#}");
+    text.contains("committing the transaction to")
+        && [
+            "server closed the connection",
+            "connection has been closed unexpectedly",
+            "terminating connection",
+            "connection to server",
+            "no connection to the server",
+        ]
+        .iter()
+        .any(|lost| text.contains(lost))
+}
+
 /// The exit code for an error chain: the first `Failure` in it decides, otherwise 1.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     failure_of(err).map_or(exit::FAILED, Failure::exit_code)
