@@ -713,3 +713,44 @@ impl CliSite {
         out.stdout
     }
 }
+
+impl CliSite {
+    /// Puts the system `name` in incremental mode, its change key SQLite's rowid (`watermark = "integer"`,
+    /// a full sync every 24 h): both its queries return the rowid as a 5th column.
+    pub fn make_incremental(&self, name: &str) {
+        std::fs::write(
+            self.dir.path().join("w.sql"),
+            "SELECT agent_id, activity_code, started_at, ended_at, rowid FROM acd_agent_states \
+             WHERE started_at >= {lookback_start} AND started_at < {window_end} \
+             AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start}) ORDER BY started_at",
+        )
+        .unwrap();
+        std::fs::write(
+            self.dir.path().join("c.sql"),
+            "SELECT agent_id, activity_code, started_at, ended_at, rowid FROM acd_agent_states \
+             WHERE rowid > {watermark} ORDER BY rowid",
+        )
+        .unwrap();
+        let path = self.dir.path().join("acdsync.toml");
+        let config = std::fs::read_to_string(&path).unwrap();
+        let blocks: Vec<String> = config
+            .split("[[system]]")
+            .enumerate()
+            .map(|(i, block)| match i > 0 && block.starts_with(&format!("\nname = \"{name}\"\n")) {
+                true => format!(
+                    "{}\n[system.incremental]\nsql_file = \"c.sql\"\nwatermark = \"integer\"\nfull_sync_every = \"24h\"\n\n",
+                    block.trim_end().replace("sql_file = \"q.sql\"", "sql_file = \"w.sql\"")
+                ),
+                false => block.to_owned(),
+            })
+            .collect();
+        std::fs::write(&path, blocks.join("[[system]]")).unwrap();
+    }
+}
+
+/// Today in Europe/Paris (the zone of `CliSite`'s systems).
+pub fn paris_today() -> NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .date_naive()
+}

@@ -339,26 +339,8 @@ fn a_dry_run_of_a_system_the_store_has_never_seen_registers_nothing() {
 fn a_dry_run_in_incremental_mode_reads_the_changes_and_moves_no_watermark() {
     // Given an incremental system (its change key SQLite's rowid) whose first sync of today set a watermark
     let site = Site::new(StoreKind::Sqlite);
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Paris)
-        .date_naive();
-    std::fs::write(
-        site.dir.path().join("w.sql"),
-        "SELECT agent_id, activity_code, started_at, ended_at, rowid FROM acd_agent_states \
-         WHERE started_at >= {lookback_start} AND started_at < {window_end} \
-         AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start}) ORDER BY started_at",
-    )
-    .unwrap();
-    std::fs::write(
-        site.dir.path().join("c.sql"),
-        "SELECT agent_id, activity_code, started_at, ended_at, rowid FROM acd_agent_states WHERE rowid > {watermark} ORDER BY rowid",
-    )
-    .unwrap();
-    let config = std::fs::read_to_string(site.dir.path().join("acdsync.toml"))
-        .unwrap()
-        .replace("sql_file = \"q.sql\"", "sql_file = \"w.sql\"")
-        + "[system.incremental]\nsql_file = \"c.sql\"\nwatermark = \"integer\"\nfull_sync_every = \"24h\"\n";
-    std::fs::write(site.dir.path().join("acdsync.toml"), config).unwrap();
+    let today = paris_today();
+    site.make_incremental("paris");
     site.paris().execute(&format!(
         "INSERT INTO acd_agent_states VALUES ('1001', NULL, '{today} 00:00:10', '{today} 00:00:20')"
     ));

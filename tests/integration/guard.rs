@@ -222,29 +222,8 @@ on_both_stores!(
 fn in_incremental_mode_the_guard_stops_the_full_sync_not_the_changes_runs() {
     // Given an incremental system (its change key SQLite's rowid) with 30 sessions of today synced in full
     let site = Site::new(StoreKind::Sqlite, "");
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Paris)
-        .date_naive();
-    std::fs::write(
-        site.dir.path().join("w.sql"),
-        "SELECT agent_id, activity_code, started_at, ended_at, rowid FROM acd_agent_states \
-         WHERE started_at >= {lookback_start} AND started_at < {window_end} \
-         AND (started_at >= {window_start} OR ended_at IS NULL OR ended_at >= {window_start}) ORDER BY started_at",
-    )
-    .unwrap();
-    std::fs::write(
-        site.dir.path().join("c.sql"),
-        "SELECT agent_id, activity_code, started_at, ended_at, rowid FROM acd_agent_states WHERE rowid > {watermark} ORDER BY rowid",
-    )
-    .unwrap();
-    let config = std::fs::read_to_string(site.dir.path().join("acdsync.toml"))
-        .unwrap()
-        .replace("sql_file = \"q.sql\"", "sql_file = \"w.sql\"")
-        .replace(
-            "[[system]]\nname = \"lyon\"",
-            "[system.incremental]\nsql_file = \"c.sql\"\nwatermark = \"integer\"\nfull_sync_every = \"24h\"\n\n[[system]]\nname = \"lyon\"",
-        );
-    std::fs::write(site.dir.path().join("acdsync.toml"), config).unwrap();
+    let today = paris_today();
+    site.make_incremental("paris");
     site.paris().execute(&format!(
         "INSERT INTO acd_agent_states (agent_id, activity_code, started_at, ended_at) \
          WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < 29) \
