@@ -152,6 +152,13 @@ pub fn explain_store_error(err: anyhow::Error, url: &crate::config::DatabaseUrl)
             process_uid()
         ))
         .into()
+    } else if (text.contains("database or disk is full") || text.contains("disk I/O error"))
+        && sqlite_file(url).is_some_and(|f| !text.contains(&f))
+    {
+        err.context(format!(
+            "the WFM database file {}: its disk is full or failing; nothing of this run was kept (SQLite rolled it back): free space or fix the disk, then sync again",
+            sqlite_file(url).unwrap_or_default()
+        ))
     } else if text.contains("canceling statement due to statement timeout") {
         err.context(format!(
             "a statement on the WFM database ran longer than [wfm] statement_timeout ({}); nothing was written",
@@ -199,6 +206,14 @@ fn not_writable(url: &crate::config::DatabaseUrl) -> String {
     match denied.len() {
         0 => format!("the WFM database {} or a file beside it", file.display()),
         _ => denied.join(", "),
+    }
+}
+
+/// The file of an SQLite store, as messages name it.
+fn sqlite_file(url: &crate::config::DatabaseUrl) -> Option<String> {
+    match url.backend() {
+        Ok(crate::config::Backend::Sqlite(path)) => Some(path.display().to_string()),
+        _ => None,
     }
 }
 

@@ -337,7 +337,7 @@ impl Sweep<'_> {
         }
 
         // And a run that failed exits with a code of its own, saying what happened (not the failed rollback
-        // that may follow; that it names the file: `a_commit_that_meets_a_full_disk_names_the_database_file`)
+        // that may follow) and naming the file
         let failed = match out.status.code() {
             Some(0) => {
                 assert!(
@@ -348,10 +348,15 @@ impl Sweep<'_> {
             }
             Some(_) => {
                 // (A full disk met while SQLite grows FILE-shm is an I/O error to SQLite.)
-                let said = err.contains("disk I/O error")
+                let told = err.contains("disk I/O error")
                     || (errno == "ENOSPC" && err.contains("database or disk is full"));
-                assert!(said, "{what}");
+                assert!(told, "{what}");
                 assert!(!err.contains("cannot rollback"), "{what}");
+                // (The operator must know which disk: the error names the store's file.)
+                assert!(
+                    said(&err).contains(&s.file.display().to_string()),
+                    "{what}: the error does not name the file"
+                );
                 true
             }
             None => panic!("{what}: killed by a signal"),
