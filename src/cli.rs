@@ -371,29 +371,22 @@ fn sync_one(
                 );
                 reporter.out(&report::render(&r));
             }
-            Err(e) if crate::error::commit_in_doubt(&e) => {
-                let what = format!(
-                    "system {:?}: the connection to the WFM database was lost at COMMIT, so whether this run was kept is unknown (import_runs says: succeeded, or abandoned after the next sync)",
-                    system.name
-                );
-                reporter.failure("sync's commit lost with its connection", &what, &e);
-                failure.get_or_insert(crate::error::exit_code(&e));
-            }
-            Err(e) if crate::error::after_commit(&e) => {
-                let what = format!(
-                    "system {:?}: synced and committed, then failed",
-                    system.name
-                );
-                reporter.failure("sync committed, then failed", &what, &e);
-                failure.get_or_insert(crate::error::exit_code(&e));
-            }
             Err(e) => {
-                let what = format!("system {:?}: sync failed, nothing written", system.name);
-                reporter.failure(
-                    "sync failed; nothing was written for this system",
-                    &what,
-                    &e,
-                );
+                // What the failure left: nothing, the whole run (it failed after its commit), or unknown.
+                let (message, left) = if crate::error::commit_in_doubt(&e) {
+                    ("sync's commit lost with its connection", "the connection to the WFM database was lost at COMMIT, so whether this run was kept is unknown (import_runs says: succeeded, or abandoned after the next sync)")
+                } else if crate::error::after_commit(&e) {
+                    (
+                        "sync committed, then failed",
+                        "synced and committed, then failed",
+                    )
+                } else {
+                    (
+                        "sync failed; nothing was written for this system",
+                        "sync failed, nothing written",
+                    )
+                };
+                reporter.failure(message, &format!("system {:?}: {left}", system.name), &e);
                 failure.get_or_insert(crate::error::exit_code(&e));
             }
         }

@@ -5,25 +5,15 @@
 use crate::common::*;
 use crate::on_both_stores;
 
-/// A store, and system "paris" reading a SQLite source, in a config file.
-struct Site(CliSite);
-
-impl std::ops::Deref for Site {
-    type Target = CliSite;
-    fn deref(&self) -> &CliSite {
-        &self.0
-    }
+/// What the mapping tests ask of a site (system "paris").
+trait AdminSite {
+    fn refused(&self, args: &[&str]) -> String;
+    fn sync(&self, day: &str);
+    fn dump(&self) -> String;
+    fn employee_id(&self, name: &str) -> i64;
 }
 
-impl Site {
-    fn new(kind: StoreKind) -> Site {
-        Site(CliSite::new(kind, &[("paris", "")]))
-    }
-
-    fn paris(&self) -> &Source {
-        self.source("paris")
-    }
-
+impl AdminSite for CliSite {
     /// `run`, which must be refused (exit 65); its standard error.
     fn refused(&self, args: &[&str]) -> String {
         let out = self.run(args);
@@ -60,7 +50,7 @@ impl Site {
 }
 
 on_both_stores!(activities_are_listed_added_and_renamed, |kind| {
-    let site = Site::new(kind);
+    let site = CliSite::paris_only(kind);
     // When an admin adds an activity
     let said = site.ok(&["activity", "add", "  Break "]);
     assert!(said.contains("activity \"Break\" added"), "{said}");
@@ -102,7 +92,7 @@ on_both_stores!(activities_are_listed_added_and_renamed, |kind| {
 });
 
 on_both_stores!(employees_are_listed_and_added_with_a_reference, |kind| {
-    let site = Site::new(kind);
+    let site = CliSite::paris_only(kind);
     site.ok(&["employee", "add", "Ada Lovelace", "--external-ref", "E-001"]);
     site.ok(&["employee", "add", "Ada Lovelace"]);
     // A reference is unique
@@ -135,7 +125,7 @@ on_both_stores!(employees_are_listed_and_added_with_a_reference, |kind| {
 
 on_both_stores!(a_code_moves_in_one_step_and_past_sessions_follow, |kind| {
     // Given a day imported with code BRK, discovered on Present
-    let site = Site::new(kind);
+    let site = CliSite::paris_only(kind);
     site.paris().set_rows(&[
         row(
             "1001",
@@ -238,7 +228,7 @@ on_both_stores!(
     an_agent_id_handed_on_keeps_its_past_with_the_former_owner_across_dst,
     |kind| {
         // Given ID 1001's sessions around the spring change in Paris (2026-03-29, 02:00 -> 03:00)
-        let site = Site::new(kind);
+        let site = CliSite::paris_only(kind);
         site.paris().set_rows(&[
             row(
                 "1001",
@@ -358,8 +348,8 @@ on_both_stores!(
 );
 
 /// A mapped site: codes, and agent IDs with periods and without owner.
-fn mapped_site(kind: StoreKind) -> Site {
-    let site = Site::new(kind);
+fn mapped_site(kind: StoreKind) -> CliSite {
+    let site = CliSite::paris_only(kind);
     site.paris().set_rows(&[
         row(
             "1001",

@@ -715,6 +715,16 @@ impl CliSite {
 }
 
 impl CliSite {
+    /// A site with one system, "paris".
+    pub fn paris_only(kind: StoreKind) -> CliSite {
+        CliSite::new(kind, &[("paris", "")])
+    }
+
+    /// The source of the system "paris".
+    pub fn paris(&self) -> &Source {
+        self.source("paris")
+    }
+
     /// Puts the system `name` in incremental mode, its change key SQLite's rowid (`watermark = "integer"`,
     /// a full sync every 24 h): both its queries return the rowid as a 5th column.
     pub fn make_incremental(&self, name: &str) {

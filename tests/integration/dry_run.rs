@@ -10,28 +10,16 @@ use chrono::NaiveDateTime;
 use crate::common::*;
 use crate::on_both_stores;
 
-/// A store, and system "paris" reading a SQLite source, in a config file.
-struct Site(CliSite);
-
-impl std::ops::Deref for Site {
-    type Target = CliSite;
-    fn deref(&self) -> &CliSite {
-        &self.0
-    }
+/// What a dry run needs of a site: the binary's outcome as a tuple, and a dump of the whole store.
+trait DrySite {
+    fn run3(&self, args: &[&str]) -> (Option<i32>, String, String);
+    fn dump(&self) -> Vec<u8>;
 }
 
-impl Site {
-    fn new(kind: StoreKind) -> Site {
-        Site(CliSite::new(kind, &[("paris", "")]))
-    }
-
-    fn paris(&self) -> &Source {
-        self.source("paris")
-    }
-
+impl DrySite for CliSite {
     /// The exit code, standard output and standard error of `acdsync ARGS`.
-    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let out = self.0.run(args);
+    fn run3(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = self.run(args);
         (out.code, out.stdout, out.stderr)
     }
 
@@ -104,7 +92,7 @@ on_both_stores!(
     |kind| {
         // Given a day synced once, then changed in the source: a session gone, two ends moved, a code changed,
         // and sessions of a new agent with a new code
-        let site = Site::new(kind);
+        let site = CliSite::paris_only(kind);
         site.paris().set_rows(&[
             row(
                 "1001",
@@ -132,7 +120,7 @@ on_both_stores!(
             ),
             row("1003", None, "2026-01-15 11:00:00", None),
         ]);
-        let (code, _, err) = site.run(&["sync", "--date", "2026-01-15"]);
+        let (code, _, err) = site.run3(&["sync", "--date", "2026-01-15"]);
         assert_eq!(code, Some(0), "{err}");
         site.paris().set_rows(&[
             row(
@@ -170,7 +158,7 @@ on_both_stores!(
         let stored_before = stored(&site.store);
 
         // When a dry run runs, as text and as JSON, for the day and as a range
-        let (code, text, err) = site.run(&["sync", "--date", "2026-01-15", "--dry-run"]);
+        let (code, text, err) = site.run3(&["sync", "--date", "2026-01-15", "--dry-run"]);
         assert_eq!(code, Some(0), "{err}");
         assert!(
             text.contains("dry run, nothing written: system \"paris\", 2026-01-15 (full)"),
@@ -188,7 +176,7 @@ on_both_stores!(
             text.contains("new activity codes it would register (2): LUNCH, TRAIN"),
             "{text}"
         );
-        let (code, json, err) = site.run(&[
+        let (code, json, err) = site.run3(&[
             "sync",
             "--from",
             "2026-01-15",
@@ -199,7 +187,7 @@ on_both_stores!(
             "json",
         ]);
         assert_eq!(code, Some(0), "{err}");
-        let (code, csv, err) = site.run(&[
+        let (code, csv, err) = site.run3(&[
             "sync",
             "--date",
             "2026-01-15",
@@ -227,7 +215,7 @@ on_both_stores!(
         let r = &report[0];
         assert_eq!(r["system"], "paris");
         assert_eq!(r["counts"]["insert"], 1);
-        let (code, _, err) = site.run(&["sync", "--date", "2026-01-15"]);
+        let (code, _, err) = site.run3(&["sync", "--date", "2026-01-15"]);
         assert_eq!(code, Some(0), "{err}");
         let stored_after = stored(&site.store);
         let inserted: BTreeSet<S> = r["insert"]
@@ -279,7 +267,7 @@ on_both_stores!(
 
 on_both_stores!(a_dry_run_says_when_the_guard_would_refuse, |kind| {
     // Given a day synced once, then an empty source
-    let site = Site::new(kind);
+    let site = CliSite::paris_only(kind);
     site.paris().set_rows(&[
         row(
             "1001",
@@ -294,13 +282,13 @@ on_both_stores!(a_dry_run_says_when_the_guard_would_refuse, |kind| {
             Some("2026-01-15 10:00:00"),
         ),
     ]);
-    let (code, _, err) = site.run(&["sync", "--date", "2026-01-15"]);
+    let (code, _, err) = site.run3(&["sync", "--date", "2026-01-15"]);
     assert_eq!(code, Some(0), "{err}");
     site.paris().set_rows(&[]);
     let before = site.dump();
 
     // When a dry run runs, Then it says the guard would refuse (exit 66) and writes nothing
-    let (code, text, err) = site.run(&["sync", "--date", "2026-01-15", "--dry-run"]);
+    let (code, text, err) = site.run3(&["sync", "--date", "2026-01-15", "--dry-run"]);
     assert_eq!(code, Some(66), "{text}{err}");
     assert!(
         text.contains("the mass-delete guard would refuse this sync"),
@@ -316,7 +304,7 @@ on_both_stores!(a_dry_run_says_when_the_guard_would_refuse, |kind| {
 #[test]
 fn a_dry_run_of_a_system_the_store_has_never_seen_registers_nothing() {
     // Given a migrated store that has never synced "paris"
-    let site = Site::new(StoreKind::Sqlite);
+    let site = CliSite::paris_only(StoreKind::Sqlite);
     site.paris().set_rows(&[row(
         "1001",
         Some("BRK"),
@@ -325,7 +313,7 @@ fn a_dry_run_of_a_system_the_store_has_never_seen_registers_nothing() {
     )]);
     let before = site.dump();
     // When a dry run runs, Then it would insert the session and register its names, and writes nothing
-    let (code, text, err) = site.run(&["sync", "--date", "2026-01-15", "--dry-run"]);
+    let (code, text, err) = site.run3(&["sync", "--date", "2026-01-15", "--dry-run"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
         text.contains("would insert 1, update 0, delete 0"),
@@ -338,13 +326,13 @@ fn a_dry_run_of_a_system_the_store_has_never_seen_registers_nothing() {
 #[test]
 fn a_dry_run_in_incremental_mode_reads_the_changes_and_moves_no_watermark() {
     // Given an incremental system (its change key SQLite's rowid) whose first sync of today set a watermark
-    let site = Site::new(StoreKind::Sqlite);
+    let site = CliSite::paris_only(StoreKind::Sqlite);
     let today = paris_today();
     site.make_incremental("paris");
     site.paris().execute(&format!(
         "INSERT INTO acd_agent_states VALUES ('1001', NULL, '{today} 00:00:10', '{today} 00:00:20')"
     ));
-    let (code, _, err) = site.run(&["sync"]);
+    let (code, _, err) = site.run3(&["sync"]);
     assert_eq!(code, Some(0), "{err}");
     let watermark = || {
         site.store
@@ -357,7 +345,7 @@ fn a_dry_run_in_incremental_mode_reads_the_changes_and_moves_no_watermark() {
     let before = site.dump();
 
     // When a dry run of today runs, Then it reads by changes, would insert the new session, and moves nothing
-    let (code, text, err) = site.run(&["sync", "--dry-run"]);
+    let (code, text, err) = site.run3(&["sync", "--dry-run"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
         text.contains(&format!("system \"paris\", {today} (changes)")),

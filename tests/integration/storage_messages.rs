@@ -124,57 +124,89 @@ fn an_sqlite_source_file_that_does_not_exist_is_refused_not_created() {
     assert!(!full.exists(), "the driver created an empty file");
 }
 
+/// An SQLite store, its source and its config, in folders of mode `folders` and files of mode `files`
+/// (root's), and the store's path; its -wal and -shm files removed.
+struct RootsStore {
+    _source: Source,
+    _store: TestStore,
+    _dir: tempfile::TempDir,
+    cfg: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl RootsStore {
+    fn new(folders: u32, files: u32) -> RootsStore {
+        let source = Source::new(SourceKind::Sqlite);
+        source.set_rows(&[row(
+            "1",
+            None,
+            "2026-01-15 08:00:00",
+            Some("2026-01-15 09:00:00"),
+        )]);
+        let store = TestStore::migrated(StoreKind::Sqlite);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), &store.url, &source.connection_string);
+        let path = std::path::PathBuf::from(store.url.strip_prefix("sqlite://").unwrap());
+        for p in [
+            dir.path(),
+            path.parent().unwrap(),
+            source.path().parent().unwrap(),
+        ] {
+            set_mode(p, folders);
+        }
+        for p in [
+            cfg.clone(),
+            dir.path().join("q.sql"),
+            path.clone(),
+            source.path(),
+        ] {
+            set_mode(&p, files);
+        }
+        let _ = std::fs::remove_file(format!("{}-wal", path.display()));
+        let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+        RootsStore {
+            _source: source,
+            _store: store,
+            _dir: dir,
+            cfg,
+            path,
+        }
+    }
+
+    /// A sync by the user nobody: its exit code and standard error.
+    fn sync_as_nobody(&self) -> (Option<i32>, String) {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(assert_cmd::cargo::cargo_bin("acdsync"))
+            .arg("--config")
+            .arg(&self.cfg)
+            .args(["sync", "--date", "2026-01-15"])
+            .env_remove("ACDSYNC_DATABASE_URL")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+fn set_mode(p: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+}
+
 #[test]
 fn a_store_this_user_may_not_write_is_said_so() {
     // Given an SQLite store (and its folder) that belong to root, and a user who may only read them
-    let source = Source::new(SourceKind::Sqlite);
-    source.set_rows(&[row(
-        "1",
-        None,
-        "2026-01-15 08:00:00",
-        Some("2026-01-15 09:00:00"),
-    )]);
-    let store = TestStore::migrated(StoreKind::Sqlite);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &store.url, &source.connection_string);
-    let path = std::path::PathBuf::from(store.url.strip_prefix("sqlite://").unwrap());
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &std::path::Path, m: u32| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
-    };
-    for p in [
-        dir.path(),
-        path.parent().unwrap(),
-        source.path().parent().unwrap(),
-    ] {
-        mode(p, 0o755);
-    }
-    for p in [
-        cfg.clone(),
-        dir.path().join("q.sql"),
-        path.clone(),
-        source.path(),
-    ] {
-        mode(&p, 0o644);
-    }
-    let _ = std::fs::remove_file(format!("{}-wal", path.display()));
-    let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+    let site = RootsStore::new(0o755, 0o644);
 
     // When that user (nobody) syncs
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(assert_cmd::cargo::cargo_bin("acdsync"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["sync", "--date", "2026-01-15"])
-        .env_remove("ACDSYNC_DATABASE_URL")
-        .output()
-        .unwrap();
+    let (code, stderr) = site.sync_as_nobody();
 
     // Then the failure says that the file or its folder is not writable by this user, as a configuration
     // error, not "readonly database" alone
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert_eq!(code, Some(78), "{stderr}");
     assert!(
         stderr.contains("not writable by this process (uid 65534)") && stderr.contains("FILE-wal"),
         "{stderr}"
@@ -184,56 +216,16 @@ fn a_store_this_user_may_not_write_is_said_so() {
 #[test]
 fn a_run_lock_file_this_user_may_not_open_is_said_so() {
     // Given an SQLite store its user may write, beside a run lock file root left (mode 0600)
-    let source = Source::new(SourceKind::Sqlite);
-    source.set_rows(&[row(
-        "1",
-        None,
-        "2026-01-15 08:00:00",
-        Some("2026-01-15 09:00:00"),
-    )]);
-    let store = TestStore::migrated(StoreKind::Sqlite);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &store.url, &source.connection_string);
-    let path = std::path::PathBuf::from(store.url.strip_prefix("sqlite://").unwrap());
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &std::path::Path, m: u32| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
-    };
-    for p in [
-        dir.path(),
-        path.parent().unwrap(),
-        source.path().parent().unwrap(),
-    ] {
-        mode(p, 0o777);
-    }
-    for p in [
-        cfg.clone(),
-        dir.path().join("q.sql"),
-        path.clone(),
-        source.path(),
-    ] {
-        mode(&p, 0o666);
-    }
-    let lock = std::path::PathBuf::from(format!("{}.lock", path.display()));
+    let site = RootsStore::new(0o777, 0o666);
+    let lock = std::path::PathBuf::from(format!("{}.lock", site.path.display()));
     std::fs::write(&lock, "").unwrap();
-    mode(&lock, 0o600);
-    let _ = std::fs::remove_file(format!("{}-wal", path.display()));
-    let _ = std::fs::remove_file(format!("{}-shm", path.display()));
+    set_mode(&lock, 0o600);
 
     // When that user (nobody) syncs
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(assert_cmd::cargo::cargo_bin("acdsync"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["sync", "--date", "2026-01-15"])
-        .env_remove("ACDSYNC_DATABASE_URL")
-        .output()
-        .unwrap();
+    let (code, stderr) = site.sync_as_nobody();
 
     // Then it is a configuration error (exit 78) naming the lock file and what to do
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert_eq!(code, Some(78), "{stderr}");
     assert!(
         stderr.contains(&format!("cannot open the run lock file {}", lock.display()))
             && stderr.contains("fix its owner or mode"),
